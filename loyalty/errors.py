@@ -1,0 +1,49 @@
+"""Domain errors: each has a stable code and a message a person can act on."""
+
+
+class LoyaltyError(Exception):
+    code = "loyalty_error"
+    status = 400  # the HTTP status an API maps it to
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(LoyaltyError):
+    code = "not_found"
+    status = 404
+
+
+class InvalidInput(LoyaltyError):
+    code = "invalid_input"
+
+
+class MemberBlocked(LoyaltyError):
+    code = "member_blocked"
+    status = 409
+
+
+class AlreadyEnrolled(LoyaltyError):
+    code = "already_enrolled"
+    status = 409
+
+
+class InsufficientPoints(LoyaltyError):
+    code = "insufficient_points"
+    status = 409
+
+
+class CouponNotRedeemable(LoyaltyError):
+    code = "coupon_not_redeemable"
+    status = 404
+
+
+class IllegalTransition(LoyaltyError):
+    code = "illegal_transition"
+    status = 409
+
+
+class IdempotencyConflict(LoyaltyError):
+    code = "idempotency_conflict"
+    status = 409

@@ -1,0 +1,24 @@
+import logging
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from . import services
+from .models import HeldAward, HoldReason, HoldStatus
+
+log = logging.getLogger(__name__)
+
+
+@shared_task
+def retry_cap_holds() -> int:
+    """Grant awards that were held only because the daily cap could not be checked."""
+    granted = 0
+    holds = HeldAward.objects.filter(reason=HoldReason.CAP_UNAVAILABLE, status=HoldStatus.HELD)
+    for hold in holds.order_by("created_at")[:500]:
+        try:
+            if services.hold_retry_cap(hold=hold) is not None:
+                granted += 1
+        except DatabaseError:
+            log.warning("cap still unavailable for hold %s; will retry", hold.public_id)
+            break
+    return granted
