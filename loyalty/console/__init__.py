@@ -1,0 +1,1 @@
+"""The team console: server-rendered pages for a brand's staff, one team at a time."""

@@ -1,0 +1,253 @@
+"""Real-browser tests: Debian chromium driven by Playwright against the live test server.
+
+Screenshots land in test-artifacts/ (git-ignored) for a person to look at.
+"""
+
+import os
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from loyalty import services
+from loyalty.models import Coupon, Source
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Playwright's sync API keeps an event loop running in this thread, which makes Django
+    # refuse ORM calls from the test body; they are still plain synchronous calls here.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone(browser, live_server):
+    context = browser.new_context(
+        base_url=live_server.url, viewport=PHONE, is_mobile=True, has_touch=True
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def member_sign_in(page, *, email="ann@example.com", password="pw-member-1"):
+    page.goto("/p/alpha/login/")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/p/alpha/$"))
+
+
+def fits_horizontally(page) -> bool:
+    scroll_width, inner_width = page.evaluate(
+        "[document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    # A mobile browser zooms out to show wide content, which would widen innerWidth too;
+    # so the viewport must still be the phone's own width.
+    assert inner_width == page.viewport_size["width"], "the page was zoomed out to fit"
+    return scroll_width <= inner_width
+
+
+def test_enrollment_home_and_qr_card(page, team_a):
+    page.goto("/p/alpha/")
+    expect(page).to_have_url(re.compile(r"/p/alpha/login/$"))
+    page.get_by_role("link", name="Join Alpha Coffee rewards").click()
+
+    # The form is filled through its labels, which proves they are tied to the inputs.
+    page.get_by_label("Your name").fill("Zoe")
+    page.get_by_label("E-mail").fill("zoe@example.com")
+    page.get_by_label("Password").fill("short")
+    page.get_by_role("button", name="Join").click()
+    expect(page.get_by_role("alert")).to_contain_text("correct the highlighted field")
+    expect(page.get_by_label("Password")).to_have_attribute("aria-invalid", "true")
+    page.screenshot(path=ARTIFACTS / "portal-enroll-error.png", full_page=True)
+
+    page.get_by_label("Password").fill("zoe-secret-1")
+    page.get_by_role("button", name="Join").click()
+    expect(page).to_have_url(re.compile(r"/p/alpha/$"))
+    expect(page.get_by_role("heading", name="Hi Zoe")).to_be_visible()
+    expect(page.get_by_test_id("balance")).to_have_text("0")
+    expect(page.get_by_role("status")).to_contain_text("Welcome to Alpha Coffee")
+
+    page.get_by_role("link", name="Card", exact=True).click()
+    qr = page.locator("svg.qr")
+    expect(qr).to_be_visible()
+    box = qr.bounding_box()
+    assert box and box["width"] >= 150, "the QR code should be big enough to scan"
+    member_id = page.get_by_test_id("member-id").inner_text()
+    assert re.fullmatch(r"mem_[a-z0-9]{20}", member_id)
+    page.screenshot(path=ARTIFACTS / "portal-card.png", full_page=True)
+
+
+def test_redeem_a_reward_and_see_the_coupon(page, member_a, reward_a):
+    services.points_award(member=member_a, points=250, key="pos:1", source=Source.STORE)
+    member_sign_in(page)
+    expect(page.get_by_test_id("balance")).to_have_text("250")
+
+    page.get_by_role("link", name="Rewards").click()
+    page.get_by_role("button", name="Redeem Free coffee").click()
+    expect(page).to_have_url(re.compile(r"/p/alpha/coupons/$"))
+    coupon = Coupon.objects.get(member=member_a)
+    expect(page.get_by_test_id("coupon-code")).to_have_text(coupon.code)
+    expect(page.get_by_role("status")).to_contain_text(coupon.code)
+    page.screenshot(path=ARTIFACTS / "portal-coupons.png", full_page=True)
+
+    page.get_by_role("link", name="Home").click()
+    expect(page.get_by_test_id("balance")).to_have_text("150")
+
+    # Not enough points left for a second one: the error is announced, nothing is bought.
+    services.points_adjust(member=member_a, points=-100, source=Source.CONSOLE)
+    page.get_by_role("link", name="Rewards").click()
+    page.get_by_role("button", name="Redeem Free coffee").click()
+    expect(page.get_by_role("alert")).to_contain_text("costs 100 points; the balance is 50")
+    assert Coupon.objects.filter(member=member_a).count() == 1
+
+
+def test_staff_login_dashboard_members_and_holds(page, alice, member_a, team_a):
+    team_a.daily_cap = 300
+    team_a.save()
+    services.points_award(member=member_a, points=380, key="pos:2", source=Source.STORE)
+    services.member_enroll(team=team_a, email="olga@example.com", name="Olga")
+
+    page.goto("/console/")
+    expect(page).to_have_url(re.compile(r"/admin/login/\?next=/console/$"))
+    page.get_by_label("E-mail").fill("alice@alpha.test")
+    page.get_by_label("Password").fill("pw-staff-123")
+    page.get_by_role("button", name="Log in").click()
+
+    expect(page).to_have_url(re.compile(r"/console/$"))
+    expect(page.get_by_role("heading", name="Alpha Coffee")).to_be_visible()
+    expect(page.get_by_test_id("stat-members")).to_have_text("2")
+    expect(page.get_by_test_id("stat-issued")).to_have_text("300")
+    expect(page.get_by_test_id("stat-held")).to_have_text("1")
+    expect(page.locator("svg.chart rect")).to_have_count(1)
+    page.screenshot(path=ARTIFACTS / "console-dashboard.png", full_page=True)
+
+    page.get_by_role("link", name="Members", exact=True).click()
+    expect(page.get_by_role("link", name="ann@example.com")).to_be_visible()
+    expect(page.get_by_role("link", name="olga@example.com")).to_be_visible()
+    page.get_by_label("Search members").fill("olga")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("link", name="olga@example.com")).to_be_visible()
+    expect(page.get_by_role("link", name="ann@example.com")).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "console-members.png", full_page=True)
+
+    page.get_by_role("link", name="Held awards").click()
+    expect(page.get_by_text("Over the daily earning cap")).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "console-holds.png", full_page=True)
+    page.get_by_role("button", name="Release").click()
+    expect(page.get_by_role("status")).to_contain_text("Released 80 points to ann@example.com")
+    member_a.refresh_from_db()
+    assert member_a.balance == 380
+
+
+def test_portal_fits_a_phone(phone, team_a, member_a, reward_a):
+    team_a.daily_cap = 200
+    team_a.save()
+    services.points_award(
+        member=member_a, points=340, key="pos:3", source=Source.STORE, description="Beans"
+    )
+    member_sign_in(phone)
+    expect(phone.get_by_test_id("pending")).to_contain_text("140 points pending")
+    phone.screenshot(path=ARTIFACTS / "portal-home-phone.png", full_page=True)
+    assert fits_horizontally(phone), "portal home overflows a 390px-wide screen"
+    for name in ("Card", "Rewards", "Coupons", "History"):
+        phone.get_by_role("link", name=name, exact=True).click()
+        expect(phone.get_by_role("link", name=name, exact=True)).to_have_attribute(
+            "aria-current", "page"
+        )
+        assert fits_horizontally(phone), f"portal {name} page overflows a phone screen"
+    phone.goto("/p/alpha/card/")
+    expect(phone.locator("svg.qr")).to_be_visible()
+    phone.screenshot(path=ARTIFACTS / "portal-card-phone.png")
+
+
+def test_console_fits_a_phone(phone, alice, member_a):
+    phone.goto("/admin/login/?next=/console/members/")
+    phone.get_by_label("E-mail").fill("alice@alpha.test")
+    phone.get_by_label("Password").fill("pw-staff-123")
+    phone.get_by_role("button", name="Log in").click()
+    expect(phone.get_by_role("link", name="ann@example.com")).to_be_visible()
+    assert fits_horizontally(phone), "console members page overflows a phone screen"
+    phone.get_by_role("link", name="Dashboard").click()
+    assert fits_horizontally(phone), "console dashboard overflows a phone screen"
+
+
+@pytest.fixture
+def brand_site(live_server):
+    """A brand's own website embedding the portal, on another origin. It is a real local
+    server: Chrome refuses to let a page it considers public frame a local one, so a routed
+    fake domain would be blocked for a reason that has nothing to do with our headers."""
+    html = f'<h1>Brand</h1><iframe src="{live_server.url}/p/alpha/login/" width="380" height="600">'
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(html.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # 127.0.0.1 vs the live server's "localhost": a different origin, as a brand's site is.
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_portal_renders_inside_an_allowed_brand_iframe(page, team_a, settings, brand_site):
+    settings.PORTAL_FRAME_ANCESTORS = [brand_site]
+    page.goto(brand_site)
+    frame = page.frame_locator("iframe")
+    expect(frame.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(frame.get_by_label("E-mail")).to_be_visible()
+
+
+def test_portal_refuses_an_unlisted_site_iframe(page, team_a, settings, brand_site):
+    settings.PORTAL_FRAME_ANCESTORS = ["https://other-brand.example"]
+    page.goto(brand_site)
+    # The load event waited for the iframe, so a refused frame has settled by now.
+    portal = next(f for f in page.frames if f != page.main_frame)
+    assert "Sign in" not in portal.content()
+    expect(page.get_by_role("heading", name="Brand")).to_be_visible()
