@@ -8,6 +8,7 @@ admin.site.site_title = "Flash"
 urlpatterns = [
     path("", RedirectView.as_view(url="/console/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/v2/", include("loyalty.api.urls")),
     path("console/", include("loyalty.console.urls")),
     path("p/<slug:team_slug>/", include("loyalty.portal.urls")),
 ]

@@ -5,9 +5,10 @@ class LoyaltyError(Exception):
     code = "loyalty_error"
     status = 400  # the HTTP status an API maps it to
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, field: str | None = None):
         super().__init__(message)
         self.message = message
+        self.field = field  # the input at fault, when one is
 
 
 class NotFound(LoyaltyError):
@@ -16,7 +17,7 @@ class NotFound(LoyaltyError):
 
 
 class InvalidInput(LoyaltyError):
-    code = "invalid_input"
+    code = "invalid_request"
 
 
 class MemberBlocked(LoyaltyError):
