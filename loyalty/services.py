@@ -59,7 +59,9 @@ class AwardResult:
 def _lock_member(member_pk: int) -> Member:
     # The member row is THE lock for a balance: every writer takes it first, so a balance,
     # its daily cap and its coupons are decided by one writer at a time.
-    return Member.objects.select_for_update().select_related("team").get(pk=member_pk)
+    # of=("self",): lock the member only; a plain FOR UPDATE on the join would also lock the
+    # team row and queue every award of the team behind every other.
+    return Member.objects.select_for_update(of=("self",)).select_related("team").get(pk=member_pk)
 
 
 def _emit(team: Team, event_type: str, payload: dict) -> None:
@@ -221,12 +223,11 @@ def points_award(
         amount = parse_amount(amount)
         currency = (currency or member.team.currency).strip().upper()
 
-    if (found := _existing_award(member.team_id, key)) is not None:
-        return found
     try:
         with transaction.atomic():
             m = _lock_member(member.pk)
-            # Re-checked under the lock: a concurrent twin may have committed meanwhile.
+            # Checked under the lock only: a concurrent twin has committed or not, and a
+            # check before the lock would cost every new award two more queries.
             if (found := _existing_award(m.team_id, key)) is not None:
                 return found
             return _award_locked(m, key, source, description[:500], amount, currency, points)
@@ -516,14 +517,21 @@ def reward_redeem(*, member: Member, reward: Reward, key: str | None = None) -> 
     key = _clean_key(key)
     if reward.team_id != member.team_id or not reward.active:
         raise errors.NotFound("That reward is not available.")
-    if key and (
-        c := Coupon.objects.filter(
+
+    def existing():
+        if key is None:
+            return None
+        return Coupon.objects.filter(
             entry__team_id=member.team_id, entry__idempotency_key=key
         ).first()
-    ):
+
+    if (c := existing()) is not None:
         return c
     with transaction.atomic():
         m = _lock_member(member.pk)
+        # Re-checked under the lock: a double submit's twin may have committed meanwhile.
+        if (c := existing()) is not None:
+            return c
         if m.status == MemberStatus.BLOCKED:
             raise errors.MemberBlocked("This member is blocked and cannot redeem rewards.")
         if m.balance < reward.points_cost:

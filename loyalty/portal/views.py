@@ -3,14 +3,13 @@
 import segno
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import IntegrityError
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from .. import errors, selectors, services
-from ..models import Coupon, MemberStatus
+from ..models import MemberStatus
 from . import auth
 from .auth import portal_view
 from .forms import EnrollForm, LoginForm, RedeemForm
@@ -114,14 +113,6 @@ def redeem(request):
     key = f"portal-redeem:{request.member.public_id}:{form.cleaned_data['nonce']}"
     try:
         coupon = services.reward_redeem(member=request.member, reward=reward, key=key)
-    except IntegrityError:
-        # Two copies of the same submit raced past the service's early check; the unique
-        # key let only one write, so show the coupon that one bought.
-        coupon = Coupon.objects.filter(
-            team_id=request.team.pk, member=request.member, entry__idempotency_key=key
-        ).first()
-        if coupon is None:
-            raise
     except errors.LoyaltyError as e:
         messages.error(request, e.message)
         return redirect("portal:rewards", team_slug=request.team.slug)
