@@ -97,7 +97,7 @@ def _apply(member: Member, *, points: int, lifetime: int = 0) -> None:
     fields = ["balance", "lifetime_points"]
     if lifetime:
         tier = _tier_for(member.team_id, member.lifetime_points)
-        if tier != member.tier:
+        if (tier.pk if tier else None) != member.tier_id:  # ids: no query for the old tier
             member.tier = tier
             fields.append("tier")
     member.save(update_fields=fields)

@@ -347,3 +347,28 @@ def test_schema_and_offline_docs(client):
     assert schema.status_code == 200 and b"awardPoints" in schema.content
     docs = client.get("/api/v2/docs/").content.decode()
     assert "swagger-ui" in docs and "cdn" not in docs.lower() and "//unpkg" not in docs
+
+
+def test_award_endpoint_query_count_stays_constant(member_a, write_api, django_assert_num_queries):
+    path = f"/members/{member_a.public_id}/points"
+    write_api.post(path, {"amount": 5})  # warm-up: the key's last-used stamp is written once
+    with django_assert_num_queries(QUERIES_PER_AWARD):
+        write_api.post(path, {"amount": 5})
+    LedgerEntry.objects.bulk_create(
+        LedgerEntry(
+            team_id=member_a.team_id,
+            member=member_a,
+            points=0,
+            kind="adjust",
+            source="api",
+            idempotency_key=f"filler-{i}",
+        )
+        for i in range(300)
+    )
+    with django_assert_num_queries(QUERIES_PER_AWARD):
+        write_api.post(path, {"amount": 5})
+
+
+# key, member, savepoint, lock, key re-use checks (entry, hold), entry, tier, balance, outbox,
+# release, answer's balance, audit row: a new query on this hot path must be a deliberate change
+QUERIES_PER_AWARD = 13
