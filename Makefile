@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
-DEMO_ENV := DEBUG=1 DATABASE_URL=$${DEMO_DATABASE_URL:-sqlite:///db.sqlite3}
+# The demo's vault key is public on purpose: demo secrets are sandbox secrets.
+DEMO_ENV := DEBUG=1 DATABASE_URL=$${DEMO_DATABASE_URL:-sqlite:///db.sqlite3} \
+	FLASH_VAULT_KEYS=$${FLASH_VAULT_KEYS:-demo:ZGVtby1vbmx5LWtleS1mb3Itc2FuZGJveC1zZWNyZXQ=}
 TEST_DB ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/flash)
 
 .PHONY: install demo test lint bench chromium
@@ -32,7 +34,7 @@ test: install chromium
 
 lint: install
 	$(BIN)/ruff check .
-	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+	$(DEMO_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 
 bench: install
 	DATABASE_URL=$(TEST_DB) $(BIN)/python -m bench

@@ -80,6 +80,9 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 
 REDIS_URL = env.str("REDIS_URL", default="")
 
+# AES-256-GCM key ring for channel secrets, newest first (see channels_app/vault.py).
+FLASH_VAULT_KEYS = env.str("FLASH_VAULT_KEYS", default="")
+
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
@@ -152,7 +155,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Award points on sales, redeem coupons at the register, and reconcile members, ledger "
         "and stores. Authenticate with `Authorization: Bearer fl_live_…` (a team key). "
-        "Errors are `{\"error\": {\"code\", \"message\"}}`."
+        'Errors are `{"error": {"code", "message"}}`.'
     ),
     "VERSION": "2.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

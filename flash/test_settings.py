@@ -3,6 +3,11 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
+# A fixed test key ring: k2 is the newest, k1 an older key still able to open old secrets.
+os.environ.setdefault(
+    "FLASH_VAULT_KEYS",
+    "k2:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,k1:H0RUU1RfVEVTVF9LRVlfT05FX0ZPUl9GTEFTSF9YWFg=",
+)
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/flash")
 
 from .settings import *  # noqa: E402,F403
