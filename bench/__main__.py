@@ -15,6 +15,7 @@ import time
 # name → module (imported only when run)
 BENCHES = {
     "ledger": "bench.ledger",
+    "api_http": "bench.api_http",
 }
 
 

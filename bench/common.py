@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/flash"
 BENCH_SECRET_KEY = "bench-only-insecure-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+# A public AES-256 key ring for channel secrets (bench data only), unless one is set.
+BENCH_VAULT_KEYS = "bench:YmVuY2gtb25seS12YXVsdC1rZXktbm90LXNlY3JldCE="
 
 
 def bench_database_url() -> str:
@@ -63,6 +65,7 @@ def configure_env(url: str) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "flash.settings"
     os.environ["SECRET_KEY"] = BENCH_SECRET_KEY
     os.environ["DEBUG"] = "0"  # no query log growing in memory, production code paths
+    os.environ.setdefault("FLASH_VAULT_KEYS", BENCH_VAULT_KEYS)
     os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 
