@@ -9,6 +9,8 @@ from loyalty import services
 
 from .factories import MemberFactory, MembershipFactory, RewardFactory, TeamFactory, TierFactory
 
+pytest_plugins = ["tests.sandbox_fixtures"]
+
 _real_connect = socket.socket.connect
 
 
