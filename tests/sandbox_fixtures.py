@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from channels_app.connectors import amazon as amazon_adapter
 from channels_app.models import Channel
 from channels_app.sandbox import Sandbox, SandboxServer, seed_demo
 
@@ -14,9 +15,11 @@ def sandbox_server():
     """A seeded Sandbox behind a real HTTP server on a free loopback port."""
     sandbox = Sandbox()
     seed_demo(sandbox)
+    amazon_adapter.clear_token_cache()
     server = SandboxServer(sandbox).start()
     yield server
     server.stop()
+    amazon_adapter.clear_token_cache()
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ class BuyerMatch(StrEnum):
     MATCH = "match"
     NO_MATCH = "no_match"
     NOT_GIVEN = "not_given"
+    UNAVAILABLE = "unavailable"  # a hint was given, but the platform returned nothing to compare
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class OrderProjection:
     cancelled: bool = False
     delivered: bool = False
     buyer_match: BuyerMatch = BuyerMatch.NOT_GIVEN
+    # What the caller's resolver returned for the buyer (e.g. a member's public id), never the
+    # PII it was resolved from. Empty when no resolver was given or it found nobody.
+    buyer_ref: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,10 +105,49 @@ class ConfigField:
     default: str = ""
 
 
+def _squash(value: str) -> str:
+    return "".join(value.split()).replace("-", "").casefold()
+
+
+def compare_buyer(
+    hint: BuyerHint | None, *, postal_code: str | None = None, email: str | None = None
+) -> BuyerMatch:
+    """Compare what the member typed with the buyer's data, in memory; only the verdict leaves.
+
+    Postal codes compare without case, spaces or hyphens ("m5v 2t6" == "M5V2T6"); e-mails
+    without case. Every hint field the platform also returned must agree."""
+    given = {
+        name: value.strip()
+        for name, value in (
+            ("postal_code", hint and hint.postal_code),
+            ("email", hint and hint.email),
+        )
+        if value and value.strip()
+    }
+    if not given:
+        return BuyerMatch.NOT_GIVEN
+    known = {"postal_code": postal_code, "email": email}
+    compared = [name for name in given if known[name]]
+    if not compared:
+        return BuyerMatch.UNAVAILABLE
+    for name in compared:
+        left, right = given[name], known[name] or ""
+        same = (
+            _squash(left) == _squash(right)
+            if name == "postal_code"
+            else left.casefold() == right.strip().casefold()
+        )
+        if not same:
+            return BuyerMatch.NO_MATCH
+    return BuyerMatch.MATCH
+
+
 class Connector(Protocol):
     kind: ClassVar[str]
     config_fields: ClassVar[tuple[ConfigField, ...]]
     secret_fields: ClassVar[tuple[ConfigField, ...]]
+    # What an order number of this platform looks like (the portal checks it before a claim).
+    order_number_pattern: ClassVar[str]
 
     def __init__(self, channel: Channel): ...
 
