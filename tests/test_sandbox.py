@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
+from channels_app.connectors.tiktok import sign_request
 from channels_app.management.commands.run_sandbox import Command
 from channels_app.sandbox import Sandbox, SandboxServer, seed_demo
-from channels_app.sandbox.tiktok import sign as sign_request
 
 
 def lwa(server, creds, **overrides):
