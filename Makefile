@@ -34,6 +34,7 @@ test: install chromium
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(DEMO_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 
 bench: install

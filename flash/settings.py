@@ -104,7 +104,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "loyalty.tasks.retry_cap_holds",
         "schedule": env.int("CAP_RETRY_SECONDS", default=60),
     },
+    "refresh-channel-tokens": {
+        "task": "channels_app.tasks.refresh_channel_tokens",
+        "schedule": env.int("TOKEN_REFRESH_SECONDS", default=15 * 60),
+    },
+    "recheck-channels": {
+        "task": "channels_app.tasks.recheck_channels",
+        "schedule": env.int("CHANNEL_RECHECK_SECONDS", default=6 * 3600),
+    },
 }
+# Outbound calls to the platforms give up after this many seconds (then retried later).
+CHANNEL_HTTP_TIMEOUT = env.float("CHANNEL_HTTP_TIMEOUT", default=10.0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -9,6 +9,8 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/console/", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/v2/", include("loyalty.api.urls")),
+    path("console/settings/online-shop/", include("channels_app.urls")),
     path("console/", include("loyalty.console.urls")),
+    path("api/", include("channels_app.api_urls")),
     path("p/<slug:team_slug>/", include("loyalty.portal.urls")),
 ]

@@ -43,8 +43,14 @@ def _scopes_for(preset: str | None, scopes) -> list[str]:
 
 
 def api_key_create(
-    *, team: Team, name: str, preset: str | None = None, scopes=None, created_by=None,
-    rate_limit: int = 600, rotated_from: ApiKey | None = None,
+    *,
+    team: Team,
+    name: str,
+    preset: str | None = None,
+    scopes=None,
+    created_by=None,
+    rate_limit: int = 600,
+    rotated_from: ApiKey | None = None,
 ) -> tuple[ApiKey, str]:
     """Returns the key and its plaintext, which is never stored and never shown again."""
     name = (name or "").strip()
@@ -54,8 +60,13 @@ def api_key_create(
         raise errors.InvalidInput("The rate limit is a whole number of requests per minute.")
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
-        team=team, name=name, prefix=plaintext[:12], key_hash=hash_key(plaintext),
-        scopes=_scopes_for(preset, scopes), created_by=created_by, rate_limit=rate_limit,
+        team=team,
+        name=name,
+        prefix=plaintext[:12],
+        key_hash=hash_key(plaintext),
+        scopes=_scopes_for(preset, scopes),
+        created_by=created_by,
+        rate_limit=rate_limit,
         rotated_from=rotated_from,
     )
     return key, plaintext
@@ -73,6 +84,10 @@ def api_key_rotate(*, key: ApiKey, created_by=None) -> tuple[ApiKey, str]:
     if key.revoked_at is not None:
         raise errors.IllegalTransition("A revoked key cannot be rotated; create a new one.")
     return api_key_create(
-        team=key.team, name=key.name, scopes=key.scopes, created_by=created_by,
-        rate_limit=key.rate_limit, rotated_from=key,
+        team=key.team,
+        name=key.name,
+        scopes=key.scopes,
+        created_by=created_by,
+        rate_limit=key.rate_limit,
+        rotated_from=key,
     )

@@ -34,7 +34,7 @@ from .base import (
     TemporaryError,
     compare_buyer,
 )
-from .tokens import TokenGrant, ensure_token, usable_token
+from .tokens import ACCESS, TokenGrant, ensure_token, usable_token
 
 log = logging.getLogger(__name__)
 
@@ -336,6 +336,13 @@ class TikTokConnector:
         return envelope
 
     # --- tokens ---
+    def refresh_token(self) -> datetime | None:
+        """Refresh now (the periodic task calls this before the access token expires, which
+        also keeps the rotating refresh token alive). Returns the new expiry."""
+        current = self.channel.secret(ACCESS)
+        self._access_token(rejected=current)
+        return self.channel.token_expires_at
+
     def _access_token(self, *, rejected: str | None = None) -> str:
         if not self._prefer_memory:  # Save & Verify always checks with the row (see tokens.py)
             fresh = usable_token(self.channel, margin=self.refresh_margin, rejected=rejected)

@@ -18,8 +18,9 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         team = team_by_slug(o["team"])
         try:
-            _, plaintext = api_key_create(team=team, name=o["name"], preset=o["preset"],
-                                          rate_limit=o["rate_limit"])
+            _, plaintext = api_key_create(
+                team=team, name=o["name"], preset=o["preset"], rate_limit=o["rate_limit"]
+            )
         except errors.LoyaltyError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(plaintext)

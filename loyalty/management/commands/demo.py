@@ -37,19 +37,35 @@ class Command(BaseCommand):
         self._print_logins()
 
     def _seed(self):
-        team = team_create(name="Flash Demo Coffee", slug=SLUG, plan="omnichannel",
-                           currency="USD", rate="1", daily_cap=1500)
+        team = team_create(
+            name="Flash Demo Coffee",
+            slug=SLUG,
+            plan="omnichannel",
+            currency="USD",
+            rate="1",
+            daily_cap=1500,
+        )
         EarningPolicy.objects.create(team=team, currency="CAD", rate=Decimal("0.75"))
-        for name, threshold, mult in [("Member", 0, "1"), ("Silver", 500, "1.25"),
-                                      ("Gold", 1500, "1.5")]:
+        for name, threshold, mult in [
+            ("Member", 0, "1"),
+            ("Silver", 500, "1.25"),
+            ("Gold", 1500, "1.5"),
+        ]:
             Tier.objects.create(team=team, name=name, threshold=threshold, multiplier=mult)
-        for name, cost, desc in [("Free espresso", 150, "Any size, any store"),
-                                 ("$10 off", 400, "On a purchase of $30 or more"),
-                                 ("Bag of beans", 900, "250 g, roaster's choice")]:
+        for name, cost, desc in [
+            ("Free espresso", 150, "Any size, any store"),
+            ("$10 off", 400, "On a purchase of $30 or more"),
+            ("Bag of beans", 900, "250 g, roaster's choice"),
+        ]:
             Reward.objects.create(team=team, name=name, points_cost=cost, description=desc)
-        stores = [Store.objects.create(team=team, code=code, name=name) for code, name in
-                  [("ST-NYC-01", "New York · SoHo"), ("ST-NYC-02", "New York · Chelsea"),
-                   ("ST-MTL-01", "Montréal · Plateau")]]
+        stores = [
+            Store.objects.create(team=team, code=code, name=name)
+            for code, name in [
+                ("ST-NYC-01", "New York · SoHo"),
+                ("ST-NYC-02", "New York · Chelsea"),
+                ("ST-MTL-01", "Montréal · Plateau"),
+            ]
+        ]
         for email, role in STAFF:
             staff_create(team=team, email=email, password=PASSWORD, role=role)
         User = get_user_model()
@@ -63,15 +79,23 @@ class Command(BaseCommand):
                 store = rng.choice(stores)
                 amount = Decimal(rng.randint(800, 9000)) / 100
                 services.points_award(
-                    member=Member.objects.get(pk=member.pk), key=f"demo:{email}:{n}",
-                    source="store", amount=amount,
+                    member=Member.objects.get(pk=member.pk),
+                    key=f"demo:{email}:{n}",
+                    source="store",
+                    amount=amount,
                     description=f"In-store purchase · {store.code} · txn {9000 + n}",
                 )
         maya = Member.objects.get(email="maya@example.com", team=team)
         services.reward_redeem(member=maya, reward=Reward.objects.get(team=team, points_cost=150))
         # One award in a currency without a rate, so the console shows a held award.
-        services.points_award(member=maya, key="demo:maya:eur", source="api", amount="25.00",
-                              currency="EUR", description="Order in EUR (no rate yet)")
+        services.points_award(
+            member=maya,
+            key="demo:maya:eur",
+            source="api",
+            amount="25.00",
+            currency="EUR",
+            description="Order in EUR (no rate yet)",
+        )
 
     def _print_logins(self):
         w = self.stdout.write

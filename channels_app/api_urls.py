@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("admin/channels", api.admin_channels),
+    path("admin/channels/<str:public_id>/ping", api.admin_channel_ping),
+    path("shopify/connect", api.shopify_connect),
+    path("shopify/status", api.shopify_status),
+    path("shopify/disconnect", api.shopify_disconnect),
+]
