@@ -24,10 +24,16 @@ chromium:
 	  echo "installing Debian chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The platform sandbox (Amazon, TikTok Shop and Shopify emulator) runs beside the app on
+# 127.0.0.1:8765 for as long as the demo does; the demo team's channels are connected to it.
 demo: install
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEMO_ENV) $(BIN)/python manage.py demo
-	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+	@$(DEMO_ENV) $(BIN)/python manage.py run_sandbox --port 8765 > .sandbox.log 2>&1 & \
+	  sandbox=$$!; trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
+	  $(DEMO_ENV) $(BIN)/python manage.py demo_channels --sandbox http://127.0.0.1:8765 && \
+	  echo "  Platform sandbox: http://127.0.0.1:8765 (credentials in .sandbox.log)" && \
+	  $(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: install chromium
 	DATABASE_URL=$(TEST_DB) $(BIN)/pytest

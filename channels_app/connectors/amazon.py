@@ -179,7 +179,7 @@ class AmazonConnector:
             "endpoint",
             "SP-API endpoint",
             required=False,
-            help="Default https://sellingpartnerapi-<region>.amazon.com; change only for a sandbox "
+            help="Default https://sellingpartnerapi-{na,eu,fe}.amazon.com by region; change only for a sandbox "
             "or the local emulator.",
         ),
         ConfigField(

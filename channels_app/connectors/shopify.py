@@ -64,7 +64,7 @@ class ShopifyConnector:
             "api_base",
             "API base URL",
             required=False,
-            help="Default https://<store domain>; change only for the local emulator.",
+            help="Default https://(store domain); change only for the local emulator.",
         ),
         ConfigField(
             "api_version",
