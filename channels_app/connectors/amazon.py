@@ -179,8 +179,8 @@ class AmazonConnector:
             "endpoint",
             "SP-API endpoint",
             required=False,
-            help="Default https://sellingpartnerapi-{na,eu,fe}.amazon.com by region; change only for a sandbox "
-            "or the local emulator.",
+            help="Default https://sellingpartnerapi-{na,eu,fe}.amazon.com by region; change "
+            "only for a sandbox or the local emulator.",
         ),
         ConfigField(
             "lwa_url",
