@@ -188,4 +188,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # The SP-API client's HTTP library logs every request line at INFO; a URL is enough noise.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }
