@@ -6,6 +6,9 @@ from django.contrib import admin, messages
 from . import errors, services
 from .models import (
     ADMIN_ROLES,
+    ApiIdempotencyRecord,
+    ApiKey,
+    ApiRequestLog,
     Coupon,
     EarningPolicy,
     HeldAward,
@@ -230,3 +233,50 @@ class HeldAwardAdmin(ReadOnlyAdmin):
 class OutboxEventAdmin(ReadOnlyAdmin):
     list_display = ("event_type", "team", "created_at", "dispatched_at")
     list_filter = ("event_type",)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ReadOnlyAdmin):
+    """Keys are created, rotated and revoked in Console → API keys; only the hash is stored,
+    and it is not shown here either."""
+
+    list_display = (
+        "public_id",
+        "name",
+        "prefix",
+        "team",
+        "rate_limit",
+        "last_used_at",
+        "revoked_at",
+    )
+    fields = (
+        "public_id",
+        "team",
+        "name",
+        "prefix",
+        "scopes",
+        "rate_limit",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+        "rotated_from",
+    )
+    readonly_fields = fields
+
+
+@admin.register(ApiRequestLog)
+class ApiRequestLogAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "api_key", "method", "path", "status", "latency_ms", "client_ip")
+    list_filter = ("status", "method")
+    list_select_related = ("api_key",)
+
+
+@admin.register(ApiIdempotencyRecord)
+class ApiIdempotencyRecordAdmin(ReadOnlyAdmin):
+    team_field = "api_key__team"
+    list_display = ("key", "api_key", "status", "created_at")
+    list_select_related = ("api_key",)
+
+    def _team_id(self, obj):
+        return obj.api_key.team_id

@@ -2,10 +2,11 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 from django.urls import reverse
 
-from loyalty import services
-from loyalty.models import HeldAward, Member
+from loyalty import api_keys, services
+from loyalty.models import ApiIdempotencyRecord, ApiRequestLog, HeldAward, Member
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +22,9 @@ MODELS = [
     "teammembership",
     "team",
     "outboxevent",
+    "apikey",
+    "apirequestlog",
+    "apiidempotencyrecord",
 ]
 
 
@@ -28,7 +32,15 @@ MODELS = [
 def a_data(team_a, member_a, reward_a):
     services.points_award(member=member_a, key="k", source="store", points=110)
     coupon = services.reward_redeem(member=member_a, reward=reward_a)
-    team_a.daily_cap = 110
+    _, key = api_keys.api_key_create(team=team_a, name="Alpha POS key", preset="write")
+    Client().post(
+        f"/api/v2/members/{member_a.public_id}/points",
+        data={"amount": 1},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {key}", "Idempotency-Key": "alpha-1"},
+    )
+    assert ApiRequestLog.objects.count() == ApiIdempotencyRecord.objects.count() == 1
+    team_a.daily_cap = 111
     team_a.save()
     services.points_award(member=member_a, key="k2", source="store", points=100)  # all held
     return {"member": member_a, "coupon": coupon, "hold": HeldAward.objects.get()}
@@ -46,6 +58,7 @@ def test_charlie_lists_nothing_of_team_a(client, charlie, a_data, member_b, mode
     assert resp.status_code == 200
     body = resp.content.decode()
     assert "ann@example.com" not in body and "Alpha Coffee" not in body
+    assert "Alpha POS key" not in body and "alpha-1" not in body
     assert a_data["member"].public_id not in body
 
 
@@ -81,7 +94,7 @@ def test_alice_sees_and_releases_her_team_hold(client, alice, a_data):
         {"action": "release", "_selected_action": [a_data["hold"].pk]},
     )
     assert HeldAward.objects.get().status == "released"
-    assert Member.objects.get(pk=a_data["member"].pk).balance == 110 - 100 + 100
+    assert Member.objects.get(pk=a_data["member"].pk).balance == 110 - 100 + 1 + 100
 
 
 def test_reviewer_reads_but_cannot_edit_or_decide(client, bob, a_data):

@@ -20,9 +20,7 @@ def fill_amazon(page, server, creds, client_secret):
     page.get_by_label("Refresh token").fill(creds["refresh_token"])
 
 
-def test_admin_connects_amazon_and_a_wrong_secret_saves_nothing(
-    page, alice, sandbox_server, demo
-):
+def test_admin_connects_amazon_and_a_wrong_secret_saves_nothing(page, alice, sandbox_server, demo):
     creds = demo["amazon"]
     staff_sign_in(page, "alice@alpha.test", next_url="/console/settings/online-shop/")
     page.get_by_role("link", name="Amazon", exact=True).click()
