@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "loyalty",
     "channels_app",
     "claims",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -103,6 +104,10 @@ CELERY_BEAT_SCHEDULE = {
     "retry-cap-unavailable-holds": {
         "task": "loyalty.tasks.retry_cap_holds",
         "schedule": env.int("CAP_RETRY_SECONDS", default=60),
+    },
+    "vest-due-awards": {
+        "task": "loyalty.tasks.vest_due_awards",
+        "schedule": env.int("VESTING_SECONDS", default=15 * 60),
     },
     "refresh-channel-tokens": {
         "task": "channels_app.tasks.refresh_channel_tokens",

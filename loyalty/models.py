@@ -56,6 +56,10 @@ class Team(models.Model):
     daily_cap = models.PositiveIntegerField(
         null=True, blank=True, help_text="Most points a member may earn in one day; empty = no cap"
     )
+    vesting_days = models.PositiveIntegerField(
+        default=0,
+        help_text="Purchase points stay pending this many days (the return window); 0 = off",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -195,6 +199,8 @@ class LedgerEntry(models.Model):
     reverses = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals"
     )
+    # Points that vested today were earned (and counted against the cap) on the purchase day.
+    vested = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -220,6 +226,7 @@ class HoldReason(models.TextChoices):
     OVER_CAP = "over_cap", "Over the daily earning cap"
     NO_RATE = "no_rate", "No earning rate for this currency"
     CAP_UNAVAILABLE = "cap_unavailable", "Daily cap could not be checked"
+    VESTING = "vesting", "Pending until the return window closes"
 
 
 class HoldStatus(models.TextChoices):
@@ -242,6 +249,14 @@ class HeldAward(models.Model):
     description = models.CharField(max_length=500, blank=True)
     idempotency_key = models.CharField(max_length=300)
     status = models.CharField(max_length=10, choices=HoldStatus.choices, default=HoldStatus.HELD)
+    # Vesting holds: when they turn into spendable points on their own (the return window's end),
+    # what they started at, and how much of the purchase was refunded inside the window.
+    release_at = models.DateTimeField(null=True, blank=True)
+    original_points = models.IntegerField(null=True, blank=True)
+    refunded_amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    # What a purchase earned by the formula, so a refund can reduce a pending award exactly.
+    rate = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    multiplier = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     entry = models.OneToOneField(
         LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -47,6 +47,7 @@ class AwardResult:
     entry: LedgerEntry | None
     held: HeldAward | None
     created: bool  # False when the idempotency key had been used before
+    pending: HeldAward | None = None  # purchase points vesting over the team's return window
 
     @property
     def points(self) -> int:
@@ -118,10 +119,20 @@ def _clean_key(key: str | None) -> str | None:
 
 def _existing_award(team_id: int, key: str) -> AwardResult | None:
     entry = LedgerEntry.objects.filter(team_id=team_id, idempotency_key=key).first()
-    held = HeldAward.objects.filter(team_id=team_id, idempotency_key=key).first()
-    if entry or held:
-        return AwardResult(entry=entry, held=held, created=False)
+    holds = {
+        h.reason == HoldReason.VESTING: h
+        for h in HeldAward.objects.filter(team_id=team_id, idempotency_key__in=[key, _rest(key)])
+    }
+    if entry or holds:
+        return AwardResult(
+            entry=entry, held=holds.get(False), pending=holds.get(True), created=False
+        )
     return None
+
+
+def _rest(key: str) -> str:
+    # With vesting, the pending part holds the award's key, so the over-cap rest needs its own.
+    return f"{key}#over-cap"
 
 
 def purchase_points(amount: Decimal, rate: Decimal, multiplier: Decimal) -> int:
@@ -149,10 +160,17 @@ def parse_amount(value) -> Decimal:
 def earned_today(member: Member) -> int:
     """Points this member earned today (the team's day), the figure the daily cap limits."""
     start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    total = LedgerEntry.objects.filter(
-        member_id=member.pk, kind=EntryKind.EARN, created_at__gte=start
+    granted = LedgerEntry.objects.filter(
+        member_id=member.pk, kind=EntryKind.EARN, created_at__gte=start, vested=False
     ).aggregate(s=Sum("points"))["s"]
-    return total or 0
+    # Points earned today but pending their return window count today, not when they vest.
+    pending = HeldAward.objects.filter(
+        member_id=member.pk,
+        reason=HoldReason.VESTING,
+        created_at__gte=start,
+        status__in=[HoldStatus.HELD, HoldStatus.RELEASED],
+    ).aggregate(s=Sum("original_points"))["s"]
+    return (granted or 0) + (pending or 0)
 
 
 def _cap_room(member: Member) -> int | None:
@@ -272,8 +290,22 @@ def _award_locked(m, key, source, description, amount, currency, points) -> Awar
     grant = points if room is None else min(points, room)
     rest = points - grant
 
-    entry = held = None
-    if grant > 0 or rest == 0:
+    entry = held = pending = None
+    vesting_days = m.team.vesting_days if amount is not None else 0
+    if grant > 0 and vesting_days:
+        pending = HeldAward.objects.create(
+            team_id=m.team_id,
+            member=m,
+            points=grant,
+            original_points=grant,
+            reason=HoldReason.VESTING,
+            rate=rate,
+            multiplier=multiplier,
+            release_at=timezone.now() + timedelta(days=vesting_days),
+            **hold_fields,
+        )
+        _emit(m.team, "points.pending", _hold_event(pending, m))
+    elif grant > 0 or rest == 0:
         entry = _write_entry(
             m,
             points=grant,
@@ -289,11 +321,13 @@ def _award_locked(m, key, source, description, amount, currency, points) -> Awar
         _apply(m, points=grant, lifetime=grant)
         _emit(m.team, "points.awarded", _entry_event(entry, m))
     if rest > 0:
+        if pending is not None:
+            hold_fields["idempotency_key"] = _rest(key)
         held = HeldAward.objects.create(
             team_id=m.team_id, member=m, points=rest, reason=reason, **hold_fields
         )
         _emit(m.team, "points.held", _hold_event(held, m))
-    return AwardResult(entry=entry, held=held, created=True)
+    return AwardResult(entry=entry, held=held, pending=pending, created=True)
 
 
 def _hold_event(held: HeldAward, member: Member) -> dict:
@@ -422,19 +456,26 @@ def points_claw_back(
 
 def _void_hold_of(entry: LedgerEntry, *, note: str) -> None:
     # Held points of a purchase that is fully reversed must not be released later.
+    keys = [entry.idempotency_key, _rest(entry.idempotency_key or "")]
     HeldAward.objects.filter(
-        team_id=entry.team_id, idempotency_key=entry.idempotency_key, status=HoldStatus.HELD
+        team_id=entry.team_id, idempotency_key__in=keys, status=HoldStatus.HELD
     ).update(status=HoldStatus.VOIDED, resolved_at=timezone.now(), resolution_note=note)
 
 
 # --- held awards ---------------------------------------------------------------------------
 
 
-def _lock_hold(hold: HeldAward) -> tuple[Member, HeldAward]:
+def _lock_hold(hold: HeldAward, *, vesting: bool = False) -> tuple[Member, HeldAward]:
     m = _lock_member(hold.member_id)  # member first, then hold: one order everywhere
     h = HeldAward.objects.select_for_update().get(pk=hold.pk)
     if h.status != HoldStatus.HELD:
         raise errors.IllegalTransition(f"This award was already {h.status}.")
+    if (h.reason == HoldReason.VESTING) != vesting:
+        raise errors.IllegalTransition(
+            "Pending purchase points vest on their own when the return window closes."
+            if h.reason == HoldReason.VESTING
+            else "Only pending purchase points vest."
+        )
     return m, h
 
 
@@ -507,6 +548,120 @@ def hold_retry_cap(*, hold: HeldAward) -> LedgerEntry | None:
         h.points, h.reason = h.points - grant, HoldReason.OVER_CAP
         h.save(update_fields=["points", "reason"])
     return entry
+
+
+# --- vesting --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def hold_vest(*, hold: HeldAward) -> LedgerEntry:
+    """The return window closed: pending purchase points become spendable.
+
+    The entry carries the purchase's own key and the amount still standing behind it, so a
+    later refund claws back exactly as if the points had been granted at once."""
+    m, h = _lock_hold(hold, vesting=True)
+    entry = _write_entry(
+        m,
+        points=h.points,
+        kind=EntryKind.EARN,
+        source=h.source,
+        vested=True,
+        description=(h.description or "Purchase")[:480] + " (vested)",
+        idempotency_key=h.idempotency_key,
+        amount=h.amount - h.refunded_amount,
+        currency=h.currency,
+        rate=h.rate,
+        multiplier=h.multiplier,
+    )
+    _apply(m, points=h.points, lifetime=h.points)
+    _resolve(h, HoldStatus.RELEASED, None, "Vested: the return window closed", entry)
+    _emit(m.team, "points.awarded", _entry_event(entry, m) | {"holdId": h.public_id})
+    return entry
+
+
+def purchase_refund(
+    *,
+    team: Team,
+    key: str,
+    refund_key: str,
+    refund_amount,
+    source: str | None = None,
+    description: str = "",
+) -> LedgerEntry | None:
+    """A purchase (awarded under ``key``) was refunded by ``refund_amount``.
+
+    Granted points are clawed back proportionally; points still pending their return window
+    are reduced (or cancelled) instead. Exactly once per ``refund_key``. None when no award
+    exists for the purchase."""
+    refund_amount = parse_amount(refund_amount)
+    entry = LedgerEntry.objects.filter(team=team, idempotency_key=key, kind=EntryKind.EARN).first()
+    if entry is not None:
+        return points_claw_back(
+            entry=entry,
+            refund_amount=refund_amount,
+            key=refund_key,
+            source=source,
+            description=description,
+        )
+    hold = HeldAward.objects.filter(
+        team=team, idempotency_key=key, reason=HoldReason.VESTING
+    ).first()
+    if hold is None:
+        return None
+    try:
+        with transaction.atomic():
+            m = _lock_member(hold.member_id)
+            if (
+                done := LedgerEntry.objects.filter(team=team, idempotency_key=refund_key).first()
+            ) is not None:
+                return done
+            h = HeldAward.objects.select_for_update().get(pk=hold.pk)
+            if h.status != HoldStatus.RELEASED:
+                return _reduce_pending(m, h, refund_key, refund_amount, source, description)
+    except IntegrityError:
+        return LedgerEntry.objects.get(team=team, idempotency_key=refund_key)
+    # It vested between the two reads: now an ordinary claw-back of the vested entry.
+    return purchase_refund(
+        team=team,
+        key=key,
+        refund_key=refund_key,
+        refund_amount=refund_amount,
+        source=source,
+        description=description,
+    )
+
+
+def _reduce_pending(m, h, refund_key, refund_amount, source, description) -> LedgerEntry:
+    refunded = min(h.refunded_amount + refund_amount, h.amount)
+    keep = (
+        0
+        if refunded >= h.amount
+        else h.original_points
+        - int((h.original_points * refunded / h.amount).to_integral_value(ROUND_FLOOR))
+    )
+    cut = max(0, (h.points or 0) - keep)
+    h.points, h.refunded_amount = keep, refunded
+    fields = ["points", "refunded_amount"]
+    if keep == 0 and h.status == HoldStatus.HELD:
+        h.status, h.resolved_at = HoldStatus.VOIDED, timezone.now()
+        h.resolution_note = "Refunded inside the return window"
+        fields += ["status", "resolved_at", "resolution_note"]
+    h.save(update_fields=fields)
+    # A zero-point record: the refund happened, exactly once, and nothing spendable moved.
+    record = _write_entry(
+        m,
+        points=0,
+        kind=EntryKind.CLAW_BACK,
+        source=source or h.source,
+        description=(
+            description or f"Refund inside the return window: {cut} pending points cancelled"
+        )[:500],
+        idempotency_key=refund_key,
+        amount=refund_amount,
+        currency=h.currency,
+    )
+    _emit(m.team, "points.pending_reduced", _hold_event(h, m) | {"cancelled": cut})
+    return record
 
 
 # --- spending ------------------------------------------------------------------------------

@@ -372,3 +372,16 @@ def test_award_endpoint_query_count_stays_constant(member_a, write_api, django_a
 # key, member, savepoint, lock, key re-use checks (entry, hold), entry, tier, balance, outbox,
 # release, answer's balance, audit row: a new query on this hot path must be a deliberate change
 QUERIES_PER_AWARD = 13
+
+
+def test_purchase_with_vesting_is_pending_and_a_refund_cancels(team_a, member_a, write_api):
+    team_a.vesting_days = 14
+    team_a.save()
+    path = f"/members/{member_a.public_id}/purchases"
+    body = write_api.post(path, {"orderId": "V-1", "amount": "50.00"}).json()
+    assert body["transactionId"] is None and body["points"] == 0
+    assert body["pending"]["points"] == 50 and body["pending"]["reason"] == "vesting"
+    resp = write_api.post(f"{path}/V-1/refunds", {"amount": "50.00", "refundId": "R-1"})
+    assert resp.status_code == 200 and resp.json()["points"] == 0
+    assert HeldAward.objects.get().status == "voided"
+    assert Member.objects.get(pk=member_a.pk).balance == 0

@@ -78,6 +78,7 @@ class HeldPart(serializers.Serializer):
     holdId = serializers.CharField()
     points = serializers.IntegerField(allow_null=True)
     reason = serializers.CharField()
+    releaseAt = serializers.DateTimeField(required=False, help_text="When pending points vest")
 
 
 class PointsResponse(serializers.Serializer):
@@ -86,6 +87,11 @@ class PointsResponse(serializers.Serializer):
     points = serializers.IntegerField(help_text="Points granted now")
     held = HeldPart(
         required=False, allow_null=True, help_text="The part held for staff (daily cap, no rate)"
+    )
+    pending = HeldPart(
+        required=False,
+        allow_null=True,
+        help_text="Purchase points pending the team's return window (vesting)",
     )
 
 

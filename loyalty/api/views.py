@@ -10,7 +10,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loyalty import errors, selectors, services
-from loyalty.models import Coupon, EntryKind, LedgerEntry, MemberStatus, Source, Store
+from loyalty.models import (
+    Coupon,
+    EntryKind,
+    HeldAward,
+    HoldReason,
+    LedgerEntry,
+    MemberStatus,
+    Source,
+    Store,
+)
 
 from . import serializers as s
 from .idempotency import HEADER, KEY_PATTERN, run_idempotent
@@ -91,17 +100,22 @@ class V2View(APIView):
         return serializer.validated_data
 
 
+def _hold_answer(hold) -> dict | None:
+    if hold is None:
+        return None
+    answer = {"holdId": hold.public_id, "points": hold.points, "reason": hold.reason}
+    if hold.release_at:
+        answer["releaseAt"] = hold.release_at
+    return answer
+
+
 def _award_answer(result: services.AwardResult, balance: int) -> dict:
-    held = result.held
     return {
         "transactionId": result.entry.public_id if result.entry else None,
         "balance": balance,
         "points": result.points,
-        "held": (
-            {"holdId": held.public_id, "points": held.points, "reason": held.reason}
-            if held
-            else None
-        ),
+        "held": _hold_answer(result.held),
+        "pending": _hold_answer(result.pending),
     }
 
 
@@ -248,7 +262,7 @@ class MemberPurchases(V2View):
                 currency=currency,
                 description=description,
             )
-            original = result.entry or result.held
+            original = result.entry or result.pending or result.held
             if (
                 original.member_id != member.pk
                 or original.amount != data["amount"]
@@ -284,19 +298,27 @@ class PurchaseRefunds(V2View):
     def post(self, request, memberId, orderId):
         member = self.member(memberId)
         data = self.validated(s.RefundRequest)
-        earned = LedgerEntry.objects.filter(
-            team=self.team, member=member, kind=EntryKind.EARN, idempotency_key=f"order:{orderId}"
-        ).first()
-        if earned is None:
+        key = f"order:{orderId}"
+        bought = (
+            LedgerEntry.objects.filter(
+                member=member, kind=EntryKind.EARN, idempotency_key=key
+            ).exists()
+            or HeldAward.objects.filter(
+                member=member, reason=HoldReason.VESTING, idempotency_key=key
+            ).exists()
+        )
+        if not bought:
             raise errors.NotFound("No purchase with that orderId for this member.")
 
         def handle(idem_key):
             refund = data.get("refundId") or idem_key or uuid.uuid4().hex
-            entry = services.points_claw_back(
-                entry=earned,
+            # Points still pending their return window are reduced instead of clawed back.
+            entry = services.purchase_refund(
+                team=self.team,
+                key=key,
                 refund_amount=data["amount"],
                 source=Source.API,
-                key=f"claw-back:order:{orderId}:{refund}",
+                refund_key=f"claw-back:order:{orderId}:{refund}",
                 description=f"Refund of order {orderId}",
             )
             return Response(
