@@ -10,3 +10,4 @@ class ChannelsAppConfig(AppConfig):
         from . import vault
 
         vault.ring()  # a missing or malformed key ring stops start-up, not the first save
+        from . import order_bridge  # noqa: F401 - registers its Celery task with workers

@@ -206,6 +206,11 @@ def channel_update(*, channel: Channel, config: dict, secrets: dict) -> Connecti
     with transaction.atomic():
         row = Channel.objects.select_for_update().get(pk=channel.pk)
         row.config = candidate.config
+        if "client_secret" in typed and typed["client_secret"] != row.secret("client_secret"):
+            # Shopify signs webhooks with the old secret for up to an hour after a rotation.
+            if old := row.secret("client_secret"):
+                row.set_secret("previous_client_secret", old)
+                row.config["client_secret_rotated_at"] = timezone.now().isoformat()
         for secret_name in typed:
             # A secret the check itself replaced (a rotated refresh token) was already
             # persisted by the connector; the typed one is spent and must not be written back.

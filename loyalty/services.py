@@ -320,6 +320,8 @@ def _award_locked(m, key, source, description, amount, currency, points) -> Awar
         )
         _apply(m, points=grant, lifetime=grant)
         _emit(m.team, "points.awarded", _entry_event(entry, m))
+    if amount is not None and (entry or pending):
+        _emit_purchase(m, key, entry or pending, points_now=grant)
     if rest > 0:
         if pending is not None:
             hold_fields["idempotency_key"] = _rest(key)
@@ -328,6 +330,30 @@ def _award_locked(m, key, source, description, amount, currency, points) -> Awar
         )
         _emit(m.team, "points.held", _hold_event(held, m))
     return AwardResult(entry=entry, held=held, pending=pending, created=True)
+
+
+def _emit_purchase(m: Member, key: str, record, *, points_now: int) -> None:
+    """Every purchase, whatever its channel: order.fulfilled, then purchase.first or
+    purchase.repeat, each with the points it earned (journeys and e-mails key off these)."""
+    earlier = (
+        LedgerEntry.objects.filter(member_id=m.pk, kind=EntryKind.EARN, amount__isnull=False)
+        .exclude(idempotency_key=key)
+        .exists()
+        or HeldAward.objects.filter(member_id=m.pk, reason=HoldReason.VESTING)
+        .exclude(idempotency_key=key)
+        .exists()
+    )
+    data = {
+        "memberId": m.public_id,
+        "orderKey": key,
+        "points": points_now,
+        "pending": record.reason == HoldReason.VESTING if isinstance(record, HeldAward) else False,
+        "amount": str(record.amount),
+        "currency": record.currency,
+        "source": record.source,
+    }
+    _emit(m.team, "order.fulfilled", data)
+    _emit(m.team, "purchase.repeat" if earlier else "purchase.first", data)
 
 
 def _hold_event(held: HeldAward, member: Member) -> dict:
