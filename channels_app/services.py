@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -161,6 +162,27 @@ def _record(channel: Channel, check: ConnectionCheck) -> None:
     channel.last_check = {"summary": check.summary, "details": check.details}
 
 
+WEBHOOK_TOPICS = ("orders/paid", "orders/fulfilled", "orders/cancelled", "refunds/create")
+
+
+def _subscribe_webhooks(channel: Channel, check: ConnectionCheck) -> None:
+    """Shopify: subscribe the order topics to our receiver. A failure here does not undo a
+    verified connection (the sync loop still finds paid orders); it is shown on the row."""
+    if channel.kind != Kind.SHOPIFY:
+        return
+    base = settings.PUBLIC_BASE_URL
+    if not base:
+        check.details["webhooks"] = "not registered: PUBLIC_BASE_URL is not set"
+        return
+    try:
+        done = connector_for(channel).register_webhooks(f"{base}/webhooks/shopify",
+                                                        WEBHOOK_TOPICS)
+    except ConnectorError as exc:
+        check.details["webhooks"] = f"not registered: {exc.message}"
+    else:
+        check.details["webhooks"] = f"{len(done)} order topics subscribed"
+
+
 CHECK_FIELDS = ["config", "status", "last_error", "last_checked_at", "last_check", "updated_at"]
 
 
@@ -184,6 +206,7 @@ def channel_connect(
     for secret_name, value in _clean_secrets(kind, secrets, creating=True).items():
         channel.set_secret(secret_name, value)
     check = _run_check(channel)  # unsaved: tokens it obtains stay on this object
+    _subscribe_webhooks(channel, check)
     _record(channel, check)
     try:
         with transaction.atomic():
@@ -203,6 +226,7 @@ def channel_update(*, channel: Channel, config: dict, secrets: dict) -> Connecti
         candidate.set_secret(secret_name, value)
     before = dict(candidate.sealed_secrets)
     check = _run_check(candidate)
+    _subscribe_webhooks(candidate, check)
     with transaction.atomic():
         row = Channel.objects.select_for_update().get(pk=channel.pk)
         row.config = candidate.config

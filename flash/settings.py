@@ -21,6 +21,8 @@ if not SECRET_KEY:
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456789"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Where the platforms reach us (Shopify webhooks are registered at <this>/webhooks/shopify).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -116,6 +118,11 @@ CELERY_BEAT_SCHEDULE = {
     "recheck-channels": {
         "task": "channels_app.tasks.recheck_channels",
         "schedule": env.int("CHANNEL_RECHECK_SECONDS", default=6 * 3600),
+    },
+    # Shopify catalogs (and, in the same loop, the orders a webhook missed).
+    "sync-all-shopify": {
+        "task": "channels_app.tasks.sync_all_shopify",
+        "schedule": env.int("SHOPIFY_SYNC_SECONDS", default=5 * 60),
     },
 }
 # Outbound calls to the platforms give up after this many seconds (then retried later).

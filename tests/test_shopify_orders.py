@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 
 from channels_app import order_bridge
@@ -246,3 +247,31 @@ def test_buyer_pii_never_lands(store, team_a, sandbox, demo, send, caplog, monke
             assert value not in text, (name, where)
     assert sentinel["email"] not in seen["projections"]
     assert database_dump().count(sentinel["email"]) == 1  # only the member's own row
+
+
+def test_save_and_verify_subscribes_the_order_webhooks(
+    alice, settings, sandbox_server, sandbox, demo
+):
+    settings.PUBLIC_BASE_URL = "https://loyalty.example.com"
+    client = Client()
+    client.force_login(alice)
+    creds = demo["shopify"]
+    resp = client.post(
+        "/console/settings/online-shop/shopify/save/",
+        {
+            "shop_domain": creds["shop_domain"],
+            "api_base": sandbox_server.shopify_base(creds["shop_domain"]),
+            "access_token": creds["access_token"],
+            "client_secret": creds["client_secret"],
+        },
+    )
+    assert resp.status_code == 302
+    subscriptions = sandbox.shopify.shops[creds["shop_domain"]].webhooks
+    assert {w["topic"] for w in subscriptions} == {
+        "ORDERS_PAID",
+        "ORDERS_FULFILLED",
+        "ORDERS_CANCELLED",
+        "REFUNDS_CREATE",
+    }
+    assert {w["uri"] for w in subscriptions} == {"https://loyalty.example.com/webhooks/shopify"}
+    assert "4 order topics subscribed" in Channel.objects.get().last_check["details"]["webhooks"]
