@@ -12,8 +12,8 @@ from loyalty import errors
 from loyalty.console.auth import current_team
 from loyalty.tenancy import is_team_admin, teams_for
 
-from . import services
-from .models import Channel, Kind
+from . import product_sync, services
+from .models import Channel, Kind, ProductSync, Status
 
 
 def _error(code: str, message: str, status: int, field: str | None = None) -> JsonResponse:
@@ -161,6 +161,7 @@ def shopify_connect(request, body):
 def _shopify_status(channel) -> dict:
     if channel is None:
         return {"connected": False, "shopDomain": None, "status": "disconnected"}
+    state = product_sync.sync_state(channel)
     return {
         "connected": channel.status == "connected",
         "shopDomain": channel.config.get("shop_domain"),
@@ -168,7 +169,14 @@ def _shopify_status(channel) -> dict:
         "status": channel.status,
         "lastError": channel.last_error or None,
         "apiVersion": channel.config.get("api_version", "2026-10"),
+        "lastSyncedAt": _iso(state.last_synced_at),
+        "productCount": state.product_count,
+        "sync": product_sync.sync_json(state.sync),
     }
+
+
+def _iso(value):
+    return value.isoformat() if value else None
 
 
 @require_GET
@@ -185,3 +193,57 @@ def shopify_disconnect(request, body):
         raise errors.NotFound("No Shopify store is connected.")
     services.channel_disconnect(channel=channel)
     return JsonResponse({"connected": False})
+
+
+class NeedsAttention(errors.LoyaltyError):
+    code = "needs_attention"
+    status = 409
+
+
+@require_POST
+@json_endpoint
+def shopify_sync(request, body):
+    """POST: pull the product catalog now → 202 with the run to poll (a new one, or the one
+    already running)."""
+    channel = _shopify(_admin_team(request))
+    if channel is None:
+        raise errors.NotFound("No Shopify store is connected.")
+    if channel.status != Status.CONNECTED:
+        raise NeedsAttention(
+            f"{channel.last_error or 'The Shopify connection needs attention.'} "
+            "Re-verify the connection, then sync again."
+        )
+    sync = product_sync.product_sync_start(channel=channel)
+    sync.refresh_from_db()  # without a broker the run has already happened
+    return JsonResponse(
+        {
+            "syncId": sync.pk,
+            "status": sync.status,
+            "done": sync.done,
+            "total": sync.total,
+        },
+        status=202,
+    )
+
+
+@require_GET
+@json_endpoint
+def shopify_sync_progress(request, body, sync_id: int):
+    """GET: one run's progress, as the Online Shop page polls it. Another team's run is a 404."""
+    team = _admin_team(request)
+    sync = (
+        ProductSync.objects.filter(pk=sync_id, channel__team=team, channel__kind=Kind.SHOPIFY)
+        .select_related("channel")
+        .first()
+    )
+    if sync is None:
+        raise errors.NotFound("No such sync in this team.")
+    channel = sync.channel
+    return JsonResponse(
+        {
+            **product_sync.sync_json(sync),
+            "productCount": channel.products.count(),
+            "lastSyncedAt": _iso(channel.last_synced_at),
+        },
+        headers={"Cache-Control": "no-store"},
+    )

@@ -1,4 +1,5 @@
-"""Periodic channel upkeep: renew short-lived tokens ahead of expiry, re-check connections.
+"""Periodic channel upkeep: renew short-lived tokens ahead of expiry, re-check connections,
+sync Shopify catalogs.
 
 Tasks take channel ids only — never a secret, never a payload."""
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from loyalty.errors import LoyaltyError
 
-from . import services
+from . import product_sync, services
 from .connectors import connector_for
 from .connectors.base import ConnectorError
 from .models import Channel, Kind, Status
@@ -56,3 +57,33 @@ def recheck_channels() -> dict:
         except LoyaltyError:
             outcome["failed"] += 1  # recorded on the channel by channel_ping
     return outcome
+
+
+@shared_task
+def sync_products(sync_id: int) -> str:
+    """One product sync run (see product_sync.run_sync); queued by product_sync_start."""
+    return product_sync.run_sync(sync_id)
+
+
+@shared_task
+def sync_all_shopify() -> int:
+    """The periodic Shopify loop: every connected store gets its upkeep turn."""
+    product_sync.fail_stale_syncs()
+    due = Channel.objects.filter(kind=Kind.SHOPIFY, status=Status.CONNECTED).order_by("pk")
+    for channel in due:
+        shopify_upkeep(channel)
+    return len(due)
+
+
+def shopify_upkeep(channel: Channel) -> None:
+    """One store's turn in the periodic loop — the place to extend it.
+
+    The steps are independent: one that fails records why (on its run or on the channel) and
+    must skip neither the next step nor the next store. The order bridge, which catches the
+    orders a webhook missed, is the step to add after the catalog."""
+    steps = (("product sync", lambda: product_sync.product_sync_start(channel=channel)),)
+    for name, step in steps:
+        try:
+            step()
+        except Exception:
+            log.exception("shopify %s failed for %s", name, channel.public_id)

@@ -13,9 +13,9 @@ from loyalty import errors
 from loyalty.console.auth import console_view, forbidden
 from loyalty.models import Plan
 
-from . import services
+from . import product_sync, services
 from .forms import channel_form, split
-from .models import Channel, Kind
+from .models import Channel, Kind, Status, SyncStatus
 
 TABS = [(Kind.SHOPIFY, "Shopify"), (Kind.AMAZON, "Amazon"), (Kind.TIKTOK, "TikTok Shop")]
 NOT_ADMIN = "Only the team's owner or an admin can see or change its online shop connections."
@@ -49,7 +49,9 @@ def _render(request, kind, form, *, editing=None, status=200):
         "tab": kind,
         "form": form,
         "editing": editing,
-        "channels": Channel.objects.filter(team=request.team, kind=kind),
+        "channels": product_sync.with_sync_state(
+            Channel.objects.filter(team=request.team, kind=kind)
+        ),
         "plan_ok": request.team.plan == Plan.OMNICHANNEL,
     }
     return render(request, "channels/online_shop.html", context, status=status)
@@ -117,4 +119,26 @@ def disconnect(request, public_id: str):
     channel = _channel(request, public_id)
     services.channel_disconnect(channel=channel)
     messages.success(request, f"{channel.name} disconnected; its secrets and synced data are gone.")
+    return redirect(_page_url(channel.kind))
+
+
+@require_POST
+@admin_view
+def sync(request, public_id: str):
+    """Sync Now: start (or join) a product sync and come back to the page, whose progress bar
+    follows the run. Without a broker the run happens inside this request."""
+    channel = _channel(request, public_id)
+    if channel.kind != Kind.SHOPIFY:
+        raise Http404
+    if channel.status != Status.CONNECTED:
+        messages.error(request, f"{channel.name}: re-verify the connection before syncing.")
+        return redirect(_page_url(channel.kind))
+    run = product_sync.product_sync_start(channel=channel)
+    run.refresh_from_db()
+    if run.status == SyncStatus.RUNNING:
+        messages.info(request, f"Syncing products from {channel.name}…")
+    elif run.status == SyncStatus.DONE:
+        messages.success(request, f"{channel.name}: {run.done:,} products synced.")
+    else:
+        messages.error(request, f"{channel.name}: the sync did not finish (see below).")
     return redirect(_page_url(channel.kind))

@@ -203,6 +203,21 @@ class ShopifyConnector:
             if not after:
                 return
 
+    def products_count(self) -> int | None:
+        """How many products the store has, for a progress bar's total; None when this API
+        version does not answer it (the bar then shows a count that grows).
+
+        `limit: null` asks for the exact figure: since 2025-07 every count field stops at
+        10,000 unless told otherwise, and a bar that ends past its total is worse than none."""
+        try:
+            data = self._graphql("{ productsCount(limit: null) { count precision } }")
+        except ConnectorError as exc:
+            if type(exc) is ConnectorError:  # the query itself was refused (an unknown field)
+                return None
+            raise
+        count = (data.get("productsCount") or {}).get("count")
+        return count if isinstance(count, int) and count >= 0 else None
+
     def products(self, *, page_size: int = PRODUCTS_PAGE) -> Iterator[dict]:
         """The catalog, page by page: dicts of id, title, handle, status, updatedAt."""
         query = (

@@ -1,6 +1,6 @@
 """Shopify Admin emulator: the client-credentials token endpoint and the Admin GraphQL API
-(shop, products, orders, order, webhookSubscriptionCreate) with the calculated-cost throttle,
-plus a sender of HMAC-signed webhooks.
+(shop, products, productsCount, orders, order, webhookSubscriptionCreate) with the
+calculated-cost throttle, plus a sender of HMAC-signed webhooks.
 
 Served under `<base>/shopify/<shop domain>`, e.g.
 `<base>/shopify/demo-store.myshopify.com/admin/api/2026-10/graphql.json`."""
@@ -340,6 +340,14 @@ class ShopifyEmulator:
     def _query_products(self, shop: ShopifyShop, args, counts, f) -> dict:
         items = sorted(shop.products, key=lambda p: int(p["legacyResourceId"]))
         return _connection(items, args, counts, f, lambda p: p)
+
+    def _query_productsCount(self, shop: ShopifyShop, args, counts, f) -> dict:
+        # Counts stop at `limit` (10,000 unless given; null for none), as Shopify's do.
+        limit = args.get("limit", 10_000)
+        total = len(shop.products)
+        if limit is not None and total > limit:
+            return {"count": limit, "precision": "AT_LEAST"}
+        return {"count": total, "precision": "EXACT"}
 
     def _query_orders(self, shop: ShopifyShop, args, counts, f) -> dict:
         orders = list(shop.orders.values())
