@@ -175,8 +175,7 @@ def _subscribe_webhooks(channel: Channel, check: ConnectionCheck) -> None:
         check.details["webhooks"] = "not registered: PUBLIC_BASE_URL is not set"
         return
     try:
-        done = connector_for(channel).register_webhooks(f"{base}/webhooks/shopify",
-                                                        WEBHOOK_TOPICS)
+        done = connector_for(channel).register_webhooks(f"{base}/webhooks/shopify", WEBHOOK_TOPICS)
     except ConnectorError as exc:
         check.details["webhooks"] = f"not registered: {exc.message}"
     else:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from loyalty.errors import LoyaltyError
 
-from . import product_sync, services
+from . import order_bridge, product_sync, services
 from .connectors import connector_for
 from .connectors.base import ConnectorError
 from .models import Channel, Kind, Status
@@ -79,9 +79,12 @@ def shopify_upkeep(channel: Channel) -> None:
     """One store's turn in the periodic loop — the place to extend it.
 
     The steps are independent: one that fails records why (on its run or on the channel) and
-    must skip neither the next step nor the next store. The order bridge, which catches the
-    orders a webhook missed, is the step to add after the catalog."""
-    steps = (("product sync", lambda: product_sync.product_sync_start(channel=channel)),)
+    must skip neither the next step nor the next store. The order bridge catches the orders a
+    webhook missed."""
+    steps = (
+        ("product sync", lambda: product_sync.product_sync_start(channel=channel)),
+        ("order bridge", lambda: order_bridge.bridge_changed_orders(channel)),
+    )
     for name, step in steps:
         try:
             step()

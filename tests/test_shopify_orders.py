@@ -275,3 +275,12 @@ def test_save_and_verify_subscribes_the_order_webhooks(
     }
     assert {w["uri"] for w in subscriptions} == {"https://loyalty.example.com/webhooks/shopify"}
     assert "4 order topics subscribed" in Channel.objects.get().last_check["details"]["webhooks"]
+
+
+def test_the_periodic_loop_runs_the_order_bridge(store, buyer, sandbox, demo):
+    from channels_app import tasks
+
+    Channel.objects.filter(pk=store.pk).update(created_at=timezone.now() - timedelta(days=1))
+    new_order(sandbox, demo, total="33.00")
+    tasks.sync_all_shopify()
+    assert balance(buyer) == 33
