@@ -124,9 +124,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "channels_app.tasks.sync_all_shopify",
         "schedule": env.int("SHOPIFY_SYNC_SECONDS", default=5 * 60),
     },
+    # The outbox's events to webhooks and e-mail automations (events app), and due retries.
+    "dispatch-outbox": {
+        "task": "events.tasks.dispatch_outbox",
+        "schedule": env.int("EVENTS_DISPATCH_SECONDS", default=10),
+    },
+    "retry-due-deliveries": {
+        "task": "events.tasks.retry_due_deliveries",
+        "schedule": env.int("EVENTS_RETRY_SECONDS", default=15),
+    },
 }
 # Outbound calls to the platforms give up after this many seconds (then retried later).
 CHANNEL_HTTP_TIMEOUT = env.float("CHANNEL_HTTP_TIMEOUT", default=10.0)
+# Webhook endpoints must be https:// (events carry member data); plain http only in development.
+EVENTS_REQUIRE_HTTPS = env.bool("EVENTS_REQUIRE_HTTPS", default=not DEBUG)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
