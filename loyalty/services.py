@@ -38,6 +38,8 @@ from .models import (
 )
 
 CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("100000000")  # one purchase; larger is a typo or an attack
+MAX_AWARD = 100_000_000  # points one award may grant; keeps every sum far from integer limits
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def parse_amount(value) -> Decimal:
         raise errors.InvalidInput("A purchase amount must be greater than zero.")
     if amount != amount.quantize(CENT):
         raise errors.InvalidInput("A purchase amount has at most two decimals.")
-    if amount >= Decimal("1e12"):
+    if amount >= MAX_AMOUNT:
         raise errors.InvalidInput("That purchase amount is too large.")
     return amount.quantize(CENT)
 
@@ -237,6 +239,8 @@ def points_award(
         not isinstance(points, int) or isinstance(points, bool) or points <= 0
     ):
         raise errors.InvalidInput("Points to award must be a whole number greater than zero.")
+    if points is not None and points > MAX_AWARD:
+        raise errors.InvalidInput(f"One award grants at most {MAX_AWARD:,} points.")
     if amount is not None:
         amount = parse_amount(amount)
         currency = (currency or member.team.currency).strip().upper()
@@ -279,6 +283,10 @@ def _award_locked(m, key, source, description, amount, currency, points) -> Awar
         rate = policy.rate
         multiplier = m.tier.multiplier if m.tier else Decimal(1)
         points = purchase_points(amount, rate, multiplier)
+        if points > MAX_AWARD:
+            raise errors.InvalidInput(
+                f"That purchase would earn {points:,} points, more than one award may grant."
+            )
 
     try:
         room = _cap_room(m)

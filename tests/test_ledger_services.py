@@ -237,3 +237,14 @@ def test_enrollment_rules(team_a):
         services.member_enroll(team=team_a, email="not-an-email", password="longenough")
     with pytest.raises(errors.InvalidInput):
         services.member_enroll(team=team_a, email="short@example.com", password="short")
+
+
+def test_awards_too_large_for_the_ledger_are_refused_not_overflowed(team_a, member_a):
+    EarningPolicy.objects.filter(team=team_a).update(rate=Decimal("100"))
+    with pytest.raises(errors.InvalidInput, match="more than one award may grant"):
+        award(member_a, "huge", amount="99999999.99")
+    with pytest.raises(errors.InvalidInput, match="too large"):
+        award(member_a, "huger", amount="6704965904.90")
+    with pytest.raises(errors.InvalidInput, match="at most"):
+        award(member_a, "fixed", points=10**9)
+    assert not LedgerEntry.objects.exists()

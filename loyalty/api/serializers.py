@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 MAX_POINTS = 10_000_000
 # A positive amount with at most two decimals, as a string: money never passes through float.
-MONEY_PATTERN = r"^([1-9][0-9]{0,9}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$"
+MONEY_PATTERN = r"^([1-9][0-9]{0,7}(\.[0-9]{1,2})?|0\.(0[1-9]|[1-9][0-9]?))$"
 
 
 class StrictCharField(serializers.CharField):
@@ -28,6 +28,19 @@ class StrictIntegerField(serializers.IntegerField):
         if not isinstance(data, int) or isinstance(data, bool):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {"type": "integer", "minimum": -MAX_POINTS, "maximum": MAX_POINTS, "not": {"enum": [0]}}
+)
+class NonZeroPoints(StrictIntegerField):
+    """Signed points, never zero (the schema says so too, so a fuzzer knows)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value == 0:
+            raise serializers.ValidationError("Must not be zero.")
+        return value
 
 
 def ident_field(help_text: str, required: bool = True) -> StrictCharField:
@@ -61,17 +74,12 @@ class MoneyField(serializers.Field):
 
 
 class PointsRequest(serializers.Serializer):
-    amount = StrictIntegerField(
+    amount = NonZeroPoints(
         min_value=-MAX_POINTS,
         max_value=MAX_POINTS,
         help_text="Points to add; negative for a compensating adjustment (needs points:adjust)",
     )
     description = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
-
-    def validate_amount(self, value):
-        if value == 0:
-            raise serializers.ValidationError("Must not be zero.")
-        return value
 
 
 class HeldPart(serializers.Serializer):
