@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from loyalty.admin import ReadOnlyAdmin
 
-from .models import Channel
+from .models import Channel, Product, ProductSync, ShopifyOrder, WebhookDelivery
 
 
 @admin.register(Channel)
@@ -28,3 +28,44 @@ class ChannelAdmin(ReadOnlyAdmin):
         "created_at",
     )
     readonly_fields = fields
+
+
+class ChannelScopedAdmin(ReadOnlyAdmin):
+    team_field = "channel__team"
+
+    def _team_id(self, obj):
+        return obj.channel.team_id
+
+
+@admin.register(Product)
+class ProductAdmin(ChannelScopedAdmin):
+    list_display = ("title", "status", "channel", "updated_at_shop")
+    search_fields = ("title", "handle")
+
+
+@admin.register(ProductSync)
+class ProductSyncAdmin(ChannelScopedAdmin):
+    list_display = ("pk", "channel", "status", "done", "total", "started_at", "finished_at")
+
+
+@admin.register(ShopifyOrder)
+class ShopifyOrderAdmin(ChannelScopedAdmin):
+    """The non-PII projection: there is no buyer e-mail, name or address to show."""
+
+    list_display = (
+        "name",
+        "gid",
+        "channel",
+        "financial_status",
+        "total",
+        "currency",
+        "matched_member",
+        "outcome",
+    )
+    list_filter = ("outcome", "financial_status")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ChannelScopedAdmin):
+    list_display = ("topic", "event_id", "channel", "status", "received_at", "processed_at")
+    list_filter = ("status", "topic")

@@ -51,6 +51,25 @@ def login(client, user):
     return client
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/channels_app/channel/",
+        "/admin/channels_app/product/",
+        "/admin/channels_app/productsync/",
+        "/admin/channels_app/shopifyorder/",
+        "/admin/channels_app/webhookdelivery/",
+        "/admin/events/webhookendpoint/",
+        "/admin/events/eventdelivery/",
+        "/admin/events/emailautomation/",
+        "/admin/events/emailsent/",
+    ],
+)
+def test_every_other_admin_list_opens_for_a_team_admin(client, charlie, path):
+    client.force_login(charlie)
+    assert client.get(path).status_code == 200
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_charlie_lists_nothing_of_team_a(client, charlie, a_data, member_b, model):
     login(client, charlie)
