@@ -16,6 +16,7 @@ import time
 BENCHES = {
     "ledger": "bench.ledger",
     "api_http": "bench.api_http",
+    "shopify_webhooks": "bench.shopify_webhooks",
 }
 
 
