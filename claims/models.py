@@ -100,8 +100,10 @@ class Claim(models.Model):
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="claims")
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="claims")
     order_number = models.CharField(max_length=100)
-    # Whether a postal code was typed and how it compared; the code itself is never stored.
+    # Whether a postal code was typed and how it compared. The code itself waits for the
+    # verify task only vault-sealed, and is erased once verification ends.
     postal_match = models.CharField(max_length=12, default="not_given")
+    sealed_postal_code = models.CharField(max_length=300, blank=True, editable=False)
     status = models.CharField(
         max_length=20, choices=ClaimStatus.choices, default=ClaimStatus.SUBMITTED
     )

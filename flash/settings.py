@@ -99,7 +99,10 @@ CACHES = {
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or None)
+# Nobody waits on a task's return value: no result backend unless one is asked for, so a
+# .delay() in a web request costs one broker write and nothing more.
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
@@ -128,6 +131,11 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-outbox": {
         "task": "events.tasks.dispatch_outbox",
         "schedule": env.int("EVENTS_DISPATCH_SECONDS", default=10),
+    },
+    # Order claims whose verification is due again (retries, interrupted work).
+    "retry-due-claims": {
+        "task": "claims.tasks.retry_due_claims",
+        "schedule": env.int("CLAIMS_RETRY_SECONDS", default=30),
     },
     "retry-due-deliveries": {
         "task": "events.tasks.retry_due_deliveries",

@@ -49,3 +49,25 @@ def tier_progress(member: Member) -> dict:
             )
         ),
     }
+
+
+def purchase_points_preview(member: Member, amount, currency: str) -> int | None:
+    """What a purchase would earn this member by the team's formula today (rate × tier
+    multiplier), without granting anything; None when the team has no rate for the currency."""
+    from decimal import Decimal, InvalidOperation
+
+    from .models import EarningPolicy
+    from .services import purchase_points
+
+    if amount is None:
+        return None
+    try:
+        amount = Decimal(str(amount))
+    except InvalidOperation:
+        return None
+    currency = (currency or member.team.currency).strip().upper()
+    policy = EarningPolicy.objects.filter(team_id=member.team_id, currency=currency).first()
+    if policy is None:
+        return None
+    multiplier = member.tier.multiplier if member.tier_id else Decimal(1)
+    return max(0, purchase_points(amount, policy.rate, multiplier))

@@ -1,0 +1,83 @@
+"""A token bucket per channel, consulted before every order fetch, so claims stay inside the
+platform's rate limits (Amazon getOrder: 0.5 requests/s, burst 30).
+
+With REDIS_URL the bucket lives in Redis (one Lua script: shared by every worker); without it,
+in this process (tests, a single worker)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from django.conf import settings
+
+# kind → (tokens per second, burst)
+LIMITS = {
+    "amazon": (0.5, 30),
+    "tiktok": (10.0, 20),
+}
+DEFAULT_LIMIT = (1.0, 10)
+
+_LUA = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 60)
+return tostring(wait)
+"""
+
+_lock = threading.Lock()
+_local: dict[str, tuple[float, float]] = {}
+_redis = None
+
+
+def _limit(kind: str) -> tuple[float, int]:
+    overrides = getattr(settings, "CLAIM_FETCH_LIMITS", {}) or {}
+    return tuple(overrides.get(kind) or LIMITS.get(kind) or DEFAULT_LIMIT)
+
+
+def _take_local(key: str, rate: float, burst: int, now: float) -> float:
+    with _lock:
+        tokens, at = _local.get(key, (float(burst), now))
+        tokens = min(float(burst), tokens + max(0.0, now - at) * rate)
+        if tokens >= 1:
+            _local[key] = (tokens - 1, now)
+            return 0.0
+        _local[key] = (tokens, now)
+        return (1 - tokens) / rate
+
+
+def _take_redis(key: str, rate: float, burst: int, now: float) -> float:
+    global _redis
+    if _redis is None:
+        import redis
+
+        _redis = redis.Redis.from_url(settings.REDIS_URL)
+    return float(_redis.eval(_LUA, 1, key, rate, burst, now))
+
+
+def take(channel) -> float:
+    """Take one fetch token for the channel: 0 when granted, else the seconds to wait."""
+    rate, burst = _limit(channel.kind)
+    key = f"flash:claims:bucket:{channel.pk}"
+    now = time.time()
+    if getattr(settings, "REDIS_URL", ""):
+        return _take_redis(key, rate, burst, now)
+    return _take_local(key, rate, burst, now)
+
+
+def reset() -> None:
+    """Forget the in-process buckets (tests)."""
+    with _lock:
+        _local.clear()
