@@ -1,6 +1,6 @@
 """Mounted at /p/<team_slug>/ by flash/urls.py; every view receives the team slug."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -16,4 +16,5 @@ urlpatterns = [
     path("rewards/", views.rewards, name="rewards"),
     path("rewards/redeem/", views.redeem, name="redeem"),
     path("coupons/", views.coupons, name="coupons"),
+    path("claims/", include("claims.urls")),
 ]
