@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from .sandbox_fixtures import make_channel, shopify_config
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parent.parent
 REDIS = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
-BROKER = f"{REDIS}/7"  # a database of its own, emptied before and after
+BROKER = f"{REDIS}/7"
 
 
 def wait_for(predicate, timeout=30.0, what="the worker"):
@@ -64,18 +65,23 @@ def receiver():
 @pytest.fixture
 def worker(settings):
     """A real worker process on a real broker; this process enqueues instead of running."""
-    redis.Redis.from_url(BROKER).flushdb()
+    # A queue of this run's own: two test runs on one machine must not take each other's tasks.
+    queue = f"e2e-{uuid.uuid4().hex[:10]}"
     previous = {
         "task_always_eager": celery_app.conf.task_always_eager,
         "broker_url": celery_app.conf.broker_url,
+        "task_default_queue": celery_app.conf.task_default_queue,
     }
-    celery_app.conf.update(task_always_eager=False, broker_url=BROKER, result_backend=None)
+    celery_app.conf.update(
+        task_always_eager=False, broker_url=BROKER, result_backend=None, task_default_queue=queue
+    )
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.EVENTS_REQUIRE_HTTPS = False  # the receiver is a plain-HTTP server on loopback
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "flash.test_settings",
         "CELERY_BROKER_URL": BROKER,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
         "DATABASE_URL": "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**connection.settings_dict),
     }
     proc = subprocess.Popen(
@@ -90,6 +96,8 @@ def worker(settings):
             "solo",
             "-l",
             "warning",
+            "-Q",
+            queue,
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
@@ -107,10 +115,8 @@ def worker(settings):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        celery_app.conf.update(
-            task_always_eager=previous["task_always_eager"], broker_url=previous["broker_url"]
-        )
-        redis.Redis.from_url(BROKER).flushdb()
+        celery_app.conf.update(**previous)
+        redis.Redis.from_url(BROKER).delete(queue)
 
 
 def test_webhook_to_award_to_outbound_delivery(
