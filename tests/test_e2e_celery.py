@@ -62,26 +62,39 @@ def receiver():
     server.server_close()
 
 
+def _forget_broker_connections():
+    # Earlier tests may have built the producer pool for the default broker; drop it, or
+    # this test's messages would go wherever that pool points.
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
 @pytest.fixture
 def worker(settings):
     """A real worker process on a real broker; this process enqueues instead of running."""
     # A queue of this run's own: two test runs on one machine must not take each other's tasks.
-    queue = f"e2e-{uuid.uuid4().hex[:10]}"
+    prefix = f"e2e-{uuid.uuid4().hex[:10]}:"
     previous = {
         "task_always_eager": celery_app.conf.task_always_eager,
         "broker_url": celery_app.conf.broker_url,
-        "task_default_queue": celery_app.conf.task_default_queue,
+        "broker_transport_options": celery_app.conf.broker_transport_options,
     }
     celery_app.conf.update(
-        task_always_eager=False, broker_url=BROKER, result_backend=None, task_default_queue=queue
+        task_always_eager=False,
+        broker_url=BROKER,
+        result_backend=None,
+        broker_transport_options={"global_keyprefix": prefix},
     )
+    _forget_broker_connections()
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.EVENTS_REQUIRE_HTTPS = False  # the receiver is a plain-HTTP server on loopback
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "flash.test_settings",
         "CELERY_BROKER_URL": BROKER,
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "CELERY_KEY_PREFIX": prefix,
         "DATABASE_URL": "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**connection.settings_dict),
     }
     proc = subprocess.Popen(
@@ -96,8 +109,6 @@ def worker(settings):
             "solo",
             "-l",
             "warning",
-            "-Q",
-            queue,
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
@@ -116,7 +127,10 @@ def worker(settings):
         except subprocess.TimeoutExpired:
             proc.kill()
         celery_app.conf.update(**previous)
-        redis.Redis.from_url(BROKER).delete(queue)
+        _forget_broker_connections()
+        broker = redis.Redis.from_url(BROKER)
+        for key in broker.scan_iter(f"{prefix}*"):
+            broker.delete(key)
 
 
 def test_webhook_to_award_to_outbound_delivery(
