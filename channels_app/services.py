@@ -10,6 +10,7 @@ import re
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from loyalty import errors
@@ -271,5 +272,18 @@ def channel_mark_failed(*, channel: Channel, message: str, permanent: bool) -> N
 
 
 def channel_disconnect(*, channel: Channel) -> None:
-    """Remove the connection, its sealed secrets and everything synced through it."""
-    channel.delete()
+    """Remove the connection, its sealed secrets and everything synced through it.
+
+    A channel that members' claims refer to stays as a disconnected row without any secret,
+    so the claims' history keeps its channel."""
+    try:
+        with transaction.atomic():
+            channel.delete()
+    except ProtectedError:
+        Channel.objects.filter(pk=channel.pk).update(
+            sealed_secrets={},
+            secret_hints={},
+            token_expires_at=None,
+            status=Status.DISCONNECTED,
+            last_error="Disconnected by the team.",
+        )

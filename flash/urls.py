@@ -13,6 +13,7 @@ urlpatterns = [
     path("webhooks/shopify", channels_webhooks.shopify, name="shopify-webhook"),
     path("api/v2/", include("loyalty.api.urls")),
     path("console/settings/online-shop/", include("channels_app.urls")),
+    path("console/claims/", include("claims.console_urls")),
     path("console/webhooks/", include("events.urls")),
     path("console/", include("loyalty.console.urls")),
     path("api/", include("channels_app.api_urls")),

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import console
+
+app_name = "claims_console"
+
+urlpatterns = [
+    path("", console.claims_overview, name="overview"),
+    path("<str:public_id>/rollout/", console.rollout_change, name="rollout"),
+]
