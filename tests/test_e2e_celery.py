@@ -63,10 +63,8 @@ def receiver():
 
 
 def _forget_broker_connections():
-    # Earlier tests may have built the producer pool for the default broker; drop it, or
-    # this test's messages would go wherever that pool points.
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    # Earlier tests may have built the producer pool for the default broker: drop (not close)
+    # our references, so the next publish builds one for the broker configured now.
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
 
@@ -74,19 +72,15 @@ def _forget_broker_connections():
 @pytest.fixture
 def worker(settings):
     """A real worker process on a real broker; this process enqueues instead of running."""
-    # A queue of this run's own: two test runs on one machine must not take each other's tasks.
+    # Keys of this run's own: two test runs sharing one Redis must not take each other's tasks.
     prefix = f"e2e-{uuid.uuid4().hex[:10]}:"
-    previous = {
-        "task_always_eager": celery_app.conf.task_always_eager,
-        "broker_url": celery_app.conf.broker_url,
-        "broker_transport_options": celery_app.conf.broker_transport_options,
+    overrides = {
+        "task_always_eager": False,
+        "broker_url": BROKER,
+        "result_backend": None,
+        "broker_transport_options": {"global_keyprefix": prefix},
     }
-    celery_app.conf.update(
-        task_always_eager=False,
-        broker_url=BROKER,
-        result_backend=None,
-        broker_transport_options={"global_keyprefix": prefix},
-    )
+    celery_app.conf.update(overrides)
     _forget_broker_connections()
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.EVENTS_REQUIRE_HTTPS = False  # the receiver is a plain-HTTP server on loopback
@@ -126,7 +120,10 @@ def worker(settings):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        celery_app.conf.update(**previous)
+        # Forget the overrides rather than pinning old values: later tests change the Django
+        # settings Celery reads through, and a pinned value would hide their changes.
+        for key in overrides:
+            celery_app.conf.changes.pop(key, None)
         _forget_broker_connections()
         broker = redis.Redis.from_url(BROKER)
         for key in broker.scan_iter(f"{prefix}*"):
