@@ -204,12 +204,12 @@ class ClaimAdmin(TeamScopedAdmin):
     list_display = (
         "public_id",
         "member_col",
-        "channel",
+        "channel_col",
         "order_number",
         "status_col",
         "total_col",
-        "points_preview",
-        "postal_match",
+        "stake_col",
+        "match_col",
         "flags_col",
         "age_col",
     )
@@ -317,6 +317,18 @@ class ClaimAdmin(TeamScopedAdmin):
     @admin.display(description="member", ordering="member__email")
     def member_col(self, obj):
         return format_html("{}<br><small>{}</small>", obj.member.public_id, obj.member.email)
+
+    @admin.display(description="channel", ordering="channel__name")
+    def channel_col(self, obj):
+        return obj.channel.name
+
+    @admin.display(description="points at stake", ordering="points_preview")
+    def stake_col(self, obj):
+        return obj.points_preview if obj.points_preview is not None else "—"
+
+    @admin.display(description="buyer match", ordering="postal_match")
+    def match_col(self, obj):
+        return obj.postal_match.replace("_", " ")
 
     @admin.display(description="status")
     def status_col(self, obj):

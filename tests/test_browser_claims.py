@@ -1,0 +1,73 @@
+"""A claim end to end in a real browser: a member claims an Amazon order on the portal, the
+emulator verifies it, Bob approves it on the claim's admin page, the member sees the points."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from claims import pacing, services
+from claims.models import Claim
+from loyalty.models import EarningPolicy, LedgerEntry
+
+from .browser_fixtures import ARTIFACTS, staff_sign_in
+from .test_browser import member_sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_buckets():
+    pacing.reset()
+    yield
+    pacing.reset()
+
+
+def test_member_claims_bob_approves_member_sees_points(
+    page, browser, live_server, member_a, bob, amazon_channel, demo
+):
+    EarningPolicy.objects.update_or_create(
+        team=member_a.team, currency="USD", defaults={"rate": "2"}
+    )
+    services.rollout_set(channel=amazon_channel, stage="on")
+    order_id = demo["amazon"]["order_id"]
+
+    member_sign_in(page)
+    page.goto("/p/alpha/claims/")
+    page.get_by_label("Order number").fill(order_id)
+    page.get_by_role("button", name="Claim order").click()
+    for _ in range(20):  # verification runs in-process; poll in case it lands after the page
+        if page.get_by_text("waiting for review").count():
+            break
+        page.wait_for_timeout(250)
+        page.reload()
+    expect(page.get_by_text("waiting for review")).to_be_visible()
+    claim = Claim.objects.get()
+    assert claim.status == "pending_review" and claim.points_preview
+
+    staff = browser.new_context(base_url=live_server.url, viewport={"width": 1600, "height": 900})
+    admin = staff.new_page()
+    admin.set_default_timeout(10_000)
+    staff_sign_in(admin, "bob@alpha.test", next_url="/admin/claims/claim/")
+    expect(admin.get_by_role("link", name=claim.public_id)).to_be_visible()
+    admin.locator("#toggle-nav-sidebar").click()  # the queue's columns want the room
+    admin.screenshot(path=ARTIFACTS / "admin-claims-queue.png", full_page=True)
+    admin.get_by_role("link", name=claim.public_id).click()
+    expect(admin.get_by_text(order_id).first).to_be_visible()
+    expect(admin.get_by_text("Red flags", exact=True)).to_be_visible()
+    admin.screenshot(path=ARTIFACTS / "admin-claim-review.png", full_page=True)
+    admin.get_by_role("button", name="Approve").click()
+    expect(admin).to_have_url(re.compile(r"/admin/claims/claim/$"))
+    expect(admin.locator(".messagelist")).to_contain_text("approved")
+    staff.close()
+
+    claim.refresh_from_db()
+    assert claim.status == "awarded"
+    entry = LedgerEntry.objects.get(member=member_a)
+    assert entry.idempotency_key == f"amazon-order:{order_id}"
+
+    page.goto("/p/alpha/claims/")
+    expect(page.get_by_text(f"approved · +{entry.points} points")).to_be_visible()
+    page.goto("/p/alpha/")
+    expect(page.get_by_test_id("balance")).to_have_text(f"{entry.points:,}")
+    page.screenshot(path=ARTIFACTS / "portal-claim-awarded.png", full_page=True)
