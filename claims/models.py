@@ -6,6 +6,7 @@ a member types is compared in memory and only the verdict is kept. Every status 
 through ``claims.services`` and leaves a ``ClaimTransition`` row in the same transaction."""
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -18,15 +19,15 @@ def claim_id() -> str:
 
 
 class ClaimStatus(models.TextChoices):
-    SUBMITTED = "submitted"
-    VERIFYING = "verifying"
-    RETRYING = "retrying"
+    SUBMITTED = "submitted", "submitted"
+    VERIFYING = "verifying", "verifying"
+    RETRYING = "retrying", "retrying"
     PENDING_REVIEW = "pending_review", "pending review"
-    APPROVED = "approved"
-    AWARDED = "awarded"
-    REJECTED = "rejected"
+    APPROVED = "approved", "approved"
+    AWARDED = "awarded", "awarded"
+    REJECTED = "rejected", "rejected"
     NOT_FOUND = "not_found", "not found"
-    INELIGIBLE = "ineligible"
+    INELIGIBLE = "ineligible", "ineligible"
 
 
 # A claim in one of these states is finished: the order may be claimed again (e.g. after a
@@ -54,7 +55,9 @@ class Rollout(models.Model):
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="claim_rollouts")
     stage = models.CharField(max_length=10, choices=Stage.choices, default=Stage.OFF)
     claim_window_days = models.PositiveIntegerField(
-        default=90, help_text="Orders older than this many days cannot be claimed"
+        default=90,
+        validators=[MinValueValidator(1)],
+        help_text="Orders older than this many days cannot be claimed",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -142,7 +145,7 @@ class Claim(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.public_id} ({self.status})"
+        return f"{self.public_id} ({self.get_status_display()})"
 
 
 class ClaimTransition(models.Model):
