@@ -35,6 +35,7 @@ demo: install
 	  $(DEMO_ENV) $(BIN)/python manage.py dispatch_events --loop 10 > .events.log 2>&1 & \
 	  events=$$!; trap 'kill $$sandbox $$events 2>/dev/null' EXIT INT TERM; \
 	  $(DEMO_ENV) $(BIN)/python manage.py demo_channels --sandbox http://127.0.0.1:8765 && \
+	  $(DEMO_ENV) $(BIN)/python manage.py demo_claims && \
 	  echo "  Platform sandbox: http://127.0.0.1:8765 (credentials in .sandbox.log)" && \
 	  $(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
 
