@@ -12,14 +12,13 @@ import smtplib
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from channels_app.vault import VaultError, open_sealed
@@ -29,6 +28,7 @@ from loyalty import services as loyalty
 from loyalty.models import OutboxEvent
 
 from .factories import RewardFactory
+from .test_concurrency import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -128,23 +128,6 @@ def make_due(delivery_or_qs=None):
     if isinstance(delivery_or_qs, EventDelivery):
         qs = qs.filter(pk=delivery_or_qs.pk)
     qs.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-
-
-def run_concurrently(n, fn):
-    """Start ``n`` calls of fn(i) at the same instant; return their results (or exceptions)."""
-    barrier = threading.Barrier(n)
-
-    def worker(i):
-        try:
-            barrier.wait()
-            return fn(i)
-        except Exception as exc:  # noqa: BLE001 - returned to the test to assert on
-            return exc
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(worker, range(n)))
 
 
 # --- signed delivery --------------------------------------------------------------------------
