@@ -17,6 +17,7 @@ BENCHES = {
     "ledger": "bench.ledger",
     "api_http": "bench.api_http",
     "shopify_webhooks": "bench.shopify_webhooks",
+    "claims": "bench.claims",
 }
 
 
