@@ -67,9 +67,17 @@ def _take_redis(key: str, rate: float, burst: int, now: float) -> float:
     return float(_redis.eval(_LUA, 1, key, rate, burst, now))
 
 
+# Our bucket and the platform's cannot be in step: a request reaches the platform some time
+# after its token was taken here, and that delay varies (a login call first, a busy worker).
+# Keeping two tokens in reserve absorbs up to 2 / rate seconds of such jitter (4 s on Amazon),
+# so the platform never answers 429 for pacing; the whole rate is still used.
+HEADROOM = 2
+
+
 def take(channel) -> float:
     """Take one fetch token for the channel: 0 when granted, else the seconds to wait."""
     rate, burst = _limit(channel.kind)
+    burst = max(1, burst - HEADROOM)
     key = f"flash:claims:bucket:{channel.pk}"
     now = time.time()
     if getattr(settings, "REDIS_URL", ""):
