@@ -31,8 +31,18 @@ class TeamScopedAdmin(admin.ModelAdmin):
     team_field = "team"
     edit_roles = ADMIN_ROLES
 
+    def _team_ids(self, request, roles=None) -> frozenset[int]:
+        # Asked for every model on every admin page (the sidebar): read once per request.
+        cache = request.__dict__.setdefault("_flash_team_ids", {})
+        key = tuple(roles) if roles else None
+        if key not in cache:
+            cache[key] = frozenset(
+                teams_for(request.user, roles=roles).values_list("pk", flat=True)
+            )
+        return cache[key]
+
     def _teams(self, request, roles=None):
-        return teams_for(request.user, roles=roles)
+        return Team.objects.filter(pk__in=self._team_ids(request, roles))
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -50,7 +60,7 @@ class TeamScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_module_permission(self, request):
-        return request.user.is_superuser or self._teams(request).exists()
+        return request.user.is_superuser or bool(self._team_ids(request))
 
     def has_view_permission(self, request, obj=None):
         return self.has_module_permission(request)
@@ -58,10 +68,10 @@ class TeamScopedAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         if request.user.is_superuser:
             return True
-        allowed = self._teams(request, self.edit_roles)
+        allowed = self._team_ids(request, self.edit_roles)
         if obj is None:
-            return allowed.exists()
-        return allowed.filter(pk=self._team_id(obj)).exists()
+            return bool(allowed)
+        return self._team_id(obj) in allowed
 
     has_add_permission = has_change_permission
 
@@ -203,12 +213,12 @@ class HeldAwardAdmin(ReadOnlyAdmin):
     def get_actions(self, request):
         # Read-only for everyone, but admins of a team may still decide its held awards.
         actions = super().get_actions(request)
-        if not (request.user.is_superuser or self._teams(request, ADMIN_ROLES).exists()):
+        if not (request.user.is_superuser or self._team_ids(request, ADMIN_ROLES)):
             actions.clear()
         return actions
 
     def _decide(self, request, queryset, decide):
-        allowed = set(self._teams(request, ADMIN_ROLES).values_list("pk", flat=True))
+        allowed = self._team_ids(request, ADMIN_ROLES)
         done = 0
         for hold in queryset.filter(status=HoldStatus.HELD):
             if not request.user.is_superuser and hold.team_id not in allowed:
