@@ -6,6 +6,7 @@ import json
 import math
 import os
 import platform
+import queue
 import statistics
 import subprocess
 import time
@@ -184,3 +185,40 @@ def print_table(title: str, header: list[str], rows: list[list]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in cells[1:]:
         print(line(row))
+
+
+def run_client_processes(procs, *, ready, out, go, start_at, expected, server, warmup, duration):
+    """Start load-generating processes, release them at one instant after they are all ready,
+    and collect their reports; returns (reports, server CPU seconds, measured seconds)."""
+    for p in procs:
+        p.start()
+    done, errors = [], []
+    try:
+        waiting, give_up = set(expected), time.monotonic() + 60
+        while waiting:
+            try:
+                waiting.discard(ready.get(timeout=0.2))
+            except queue.Empty:
+                if time.monotonic() > give_up or not all(p.is_alive() for p in procs):
+                    raise RuntimeError("a client process died or never got ready") from None
+        start_at.value = time.monotonic() + 0.2
+        go.set()
+        time.sleep(max(0.0, start_at.value + warmup - time.monotonic()))
+        cpu_began, server_began = server.cpu_seconds(), time.monotonic()
+        give_up = time.monotonic() + duration + 60
+        while len(done) + len(errors) < len(procs) and time.monotonic() < give_up:
+            try:
+                status, _first, payload = out.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            (done if status == "done" else errors).append(payload)
+        server_cpu = server.cpu_seconds() - cpu_began
+        server_seconds = time.monotonic() - server_began
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+    if errors or len(done) < len(procs):
+        raise RuntimeError(errors[0] if errors else f"only {len(done)} client processes reported")
+    return done, server_cpu, server_seconds

@@ -39,7 +39,6 @@ import http.client
 import json
 import multiprocessing as mp
 import os
-import queue
 import secrets
 import signal
 import subprocess
@@ -298,37 +297,17 @@ def _drive(server: Gunicorn, emails: list[str]) -> dict:
         )
         for g in groups
     ]
-    for p in procs:
-        p.start()
-    done, errors = [], []
-    try:
-        waiting, give_up = {g[0] for g in groups}, time.monotonic() + 60
-        while waiting:
-            try:
-                waiting.discard(ready.get(timeout=0.2))
-            except queue.Empty:
-                if time.monotonic() > give_up or not all(p.is_alive() for p in procs):
-                    raise RuntimeError("a client process died or never got ready") from None
-        start_at.value = time.monotonic() + 0.2
-        go.set()
-        time.sleep(max(0.0, start_at.value + WARMUP_S - time.monotonic()))
-        cpu_began, server_began = server.cpu_seconds(), time.monotonic()
-        give_up = time.monotonic() + DURATION + 60
-        while len(done) + len(errors) < len(procs) and time.monotonic() < give_up:
-            try:
-                status, _first, payload = out.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            (done if status == "done" else errors).append(payload)
-        server_cpu = server.cpu_seconds() - cpu_began
-        server_seconds = time.monotonic() - server_began
-    finally:
-        for p in procs:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.terminate()
-    if errors or len(done) < len(procs):
-        raise RuntimeError(errors[0] if errors else f"only {len(done)} client processes reported")
+    done, server_cpu, server_seconds = common.run_client_processes(
+        procs,
+        ready=ready,
+        out=out,
+        go=go,
+        start_at=start_at,
+        expected={g[0] for g in groups},
+        server=server,
+        warmup=WARMUP_S,
+        duration=DURATION,
+    )
 
     statuses, in_window = collections.Counter(), collections.Counter()
     latencies, samples, lasts, size = [], [], [], 0
