@@ -54,9 +54,13 @@ def verify(claim_id: int) -> Outcome:
     if state is None or state["status"] not in (S.SUBMITTED, S.RETRYING):
         return Outcome(None)
     # Pace before claiming the work: without a token the claim stays as it is, to be re-tried.
-    from channels_app.models import Channel
+    from channels_app.models import Channel, Status
 
     channel = Channel.objects.get(pk=state["channel_id"])
+    if channel.status != Status.CONNECTED:
+        # Credentials known to be refused (or removed): wait for staff to re-verify the
+        # channel (the console says so) instead of presenting them to the platform again.
+        return Outcome(None, retry_in=float(PERMANENT_BACKOFF))
     wait = pacing.take(channel)
     if wait > 0:
         return Outcome(None, retry_in=max(1.0, wait))

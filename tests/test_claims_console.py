@@ -92,3 +92,14 @@ def test_disconnecting_a_channel_with_claims_keeps_their_history(member_a, amazo
     assert kept.status == "disconnected" and kept.sealed_secrets == {}
     assert claim.channel_id == kept.pk
     assert list(services.claim_channels(member_a)) == []
+
+
+def test_claims_wait_without_calling_the_platform_while_the_channel_needs_attention(
+    member_a, amazon_on, demo, sandbox, submit
+):
+    channel_services.channel_mark_failed(channel=amazon_on, message="Revoked.", permanent=True)
+    sandbox.reset_calls()
+    claim = submit(member_a, amazon_on, demo["amazon"]["order_id"])
+    claim.refresh_from_db()
+    assert claim.status == "submitted"  # waiting, not failed, not lost
+    assert sandbox.call_count("amazon", "getOrder") == 0
