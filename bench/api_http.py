@@ -55,7 +55,7 @@ MAX_FAILED = 0.001  # share of requests that may fail (non-200 or no answer) bef
 START_TIMEOUT_S = 30
 REPO = Path(__file__).resolve().parent.parent
 BODY = json.dumps({"amount": POINTS, "description": "bench"}).encode()
-NO_ANSWER = "no answer"  # the "status" of a request that got no HTTP response
+NO_ANSWER = common.NO_ANSWER
 
 
 # --- the service-level figure (bench/ledger.py's processes and driver) ---------------------
@@ -209,11 +209,12 @@ def _server_label() -> str:
 # --- clients (separate processes, a few threads each) --------------------------------------
 
 
-def _points_in(body: bytes):
+def _wrong_points(body: bytes) -> str | None:
     try:
-        return json.loads(body).get("points")
+        points = json.loads(body).get("points")
     except (ValueError, AttributeError):
-        return None
+        points = None
+    return None if points == POINTS else "200 with a wrong body"
 
 
 def _client_proc(port, auth, nonce, slices, first, start_at, ready, go, out):
@@ -227,8 +228,7 @@ def _client_proc(port, auth, nonce, slices, first, start_at, ready, go, out):
 
         def client(n: int, members: list[str]) -> None:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            statuses, in_window = collections.Counter(), collections.Counter()
-            latencies, samples, last = [], [], None
+            tally = common.ClientTally(warm_end)
             headers = {"Authorization": auth, "Content-Type": "application/json"}
             while (now := time.monotonic()) < began:
                 time.sleep(min(0.01, began - now))
@@ -237,29 +237,10 @@ def _client_proc(port, auth, nonce, slices, first, start_at, ready, go, out):
                 path = f"/api/v2/members/{members[i % len(members)]}/points"
                 headers["Idempotency-Key"] = f"bench-{nonce}-{first + n}-{i}"
                 i += 1
-                t0 = time.monotonic()
-                try:
-                    conn.request("POST", path, BODY, headers)
-                    response = conn.getresponse()
-                    body = response.read()
-                    status = response.status
-                except (OSError, http.client.HTTPException) as exc:
-                    conn.close()  # the next request opens a new connection
-                    status, body = NO_ANSWER, repr(exc).encode()
-                t1 = time.monotonic()
-                if status == 200 and _points_in(body) != POINTS:
-                    status = "200 with a wrong body"
-                statuses[status] += 1
-                if t1 > warm_end:  # finished inside the measured window
-                    in_window[status] += 1
-                    latencies.append(t1 - t0)
-                    last = t1
-                if status != 200 and len(samples) < 3:
-                    samples.append(f"{status}: {body[:300].decode(errors='replace')}")
-                if t1 >= deadline:
+                if tally.post(conn, path, BODY, headers, check=_wrong_points) >= deadline:
                     break
             conn.close()
-            results[n] = (statuses, in_window, latencies, samples, last)
+            results[n] = tally.result()
 
         threads = [
             threading.Thread(target=client, args=(n, members), daemon=True)

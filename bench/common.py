@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import http.client
 import json
 import math
 import os
@@ -222,3 +224,42 @@ def run_client_processes(procs, *, ready, out, go, start_at, expected, server, w
     if errors or len(done) < len(procs):
         raise RuntimeError(errors[0] if errors else f"only {len(done)} client processes reported")
     return done, server_cpu, server_seconds
+
+
+NO_ANSWER = "no answer"  # the "status" of a request that got no HTTP response
+
+
+class ClientTally:
+    """One load client's record: every status, those finished inside the measured window with
+    their latencies, a few error samples, and when its last measured request finished."""
+
+    def __init__(self, warm_end: float):
+        self.warm_end = warm_end
+        self.statuses, self.in_window = collections.Counter(), collections.Counter()
+        self.latencies, self.samples, self.last = [], [], None
+
+    def post(self, conn, path: str, body: bytes, headers: dict, *, check=None) -> float:
+        """POST on a kept-open connection and record it; returns when it finished.
+        ``check(answer)`` names what is wrong with a 200's body, or returns None."""
+        t0 = time.monotonic()
+        try:
+            conn.request("POST", path, body, headers)
+            response = conn.getresponse()
+            answer, status = response.read(), response.status
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()  # the next request opens a new connection
+            status, answer = NO_ANSWER, repr(exc).encode()
+        t1 = time.monotonic()
+        if status == 200 and check is not None:
+            status = check(answer) or 200
+        self.statuses[status] += 1
+        if t1 > self.warm_end:  # finished inside the measured window
+            self.in_window[status] += 1
+            self.latencies.append(t1 - t0)
+            self.last = t1
+        if status != 200 and len(self.samples) < 3:
+            self.samples.append(f"{status}: {answer[:300].decode(errors='replace')}")
+        return t1
+
+    def result(self) -> tuple:
+        return self.statuses, self.in_window, self.latencies, self.samples, self.last

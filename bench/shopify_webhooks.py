@@ -76,7 +76,8 @@ TOPIC = "orders/paid"
 ORDER_ID_BASE = 5_900_000_000
 PER_CLIENT_IDS = 10_000_000  # client n's orders are ORDER_ID_BASE + n × this + i
 REPO = Path(__file__).resolve().parent.parent
-NO_ANSWER = api_http.NO_ANSWER
+NO_ANSWER = common.NO_ANSWER
+URL_PATH = "/webhooks/shopify"
 RECEIVED = b'"message": "Received."'
 
 
@@ -203,6 +204,10 @@ def _payload(order_id: int, email: str, now: str) -> dict:
     }
 
 
+def _not_received(body: bytes) -> str | None:
+    return None if RECEIVED in body else "200 but not received"  # e.g. "Duplicate delivery"
+
+
 def _signed(raw: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
 
@@ -218,8 +223,7 @@ def _client_proc(port, nonce, emails, firsts, start_at, ready, go, out):
 
         def client(n: int, c: int) -> None:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            statuses, in_window = collections.Counter(), collections.Counter()
-            latencies, samples, last, size = [], [], None, 0
+            tally, size = common.ClientTally(warm_end), 0
             while (now := time.monotonic()) < began:
                 time.sleep(min(0.01, began - now))
             i = 0
@@ -240,29 +244,13 @@ def _client_proc(port, nonce, emails, firsts, start_at, ready, go, out):
                     "X-Shopify-Triggered-At": stamp,
                 }
                 i += 1
-                t0 = time.monotonic()
-                try:
-                    conn.request("POST", "/webhooks/shopify", raw, headers)
-                    response = conn.getresponse()
-                    body = response.read()
-                    status = response.status
-                except (OSError, http.client.HTTPException) as exc:
-                    conn.close()  # the next request opens a new connection
-                    status, body = NO_ANSWER, repr(exc).encode()
-                t1 = time.monotonic()
-                if status == 200 and RECEIVED not in body:
-                    status = "200 but not received"  # e.g. "Duplicate delivery"
-                statuses[status] += 1
-                if t1 > warm_end:  # finished inside the measured window
-                    in_window[status] += 1
-                    latencies.append(t1 - t0)
-                    last = t1
-                if status != 200 and len(samples) < 3:
-                    samples.append(f"{status}: {body[:300].decode(errors='replace')}")
-                if t1 >= deadline:
+                if (
+                    tally.post(conn, "/webhooks/shopify", raw, headers, check=_not_received)
+                    >= deadline
+                ):
                     break
             conn.close()
-            results[n] = (statuses, in_window, latencies, samples, last, size)
+            results[n] = (*tally.result(), size)
 
         threads = [
             threading.Thread(target=client, args=(n, c), daemon=True) for n, c in enumerate(firsts)
