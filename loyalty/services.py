@@ -119,8 +119,15 @@ def _clean_key(key: str | None) -> str | None:
     return key
 
 
+def _entry_with_key(team_id: int, key: str | None) -> LedgerEntry | None:
+    """The entry an idempotency key already produced in the team, if any."""
+    if not key:
+        return None
+    return LedgerEntry.objects.filter(team_id=team_id, idempotency_key=key).first()
+
+
 def _existing_award(team_id: int, key: str) -> AwardResult | None:
-    entry = LedgerEntry.objects.filter(team_id=team_id, idempotency_key=key).first()
+    entry = _entry_with_key(team_id, key)
     holds = {
         h.reason == HoldReason.VESTING: h
         for h in HeldAward.objects.filter(team_id=team_id, idempotency_key__in=[key, _rest(key)])
@@ -381,9 +388,7 @@ def points_adjust(
     key = _clean_key(key)
     if not isinstance(points, int) or isinstance(points, bool) or points == 0:
         raise errors.InvalidInput("An adjustment is a non-zero whole number of points.")
-    if key and (
-        e := LedgerEntry.objects.filter(team_id=member.team_id, idempotency_key=key).first()
-    ):
+    if (e := _entry_with_key(member.team_id, key)) is not None:
         return e
     try:
         with transaction.atomic():
@@ -402,9 +407,7 @@ def points_adjust(
             _emit(m.team, "points.adjusted", _entry_event(entry, m))
             return entry
     except IntegrityError:
-        if key and (
-            e := LedgerEntry.objects.filter(team_id=member.team_id, idempotency_key=key).first()
-        ):
+        if (e := _entry_with_key(member.team_id, key)) is not None:
             return e
         raise
 
@@ -435,7 +438,7 @@ def points_claw_back(
         raise errors.InvalidInput("Points to claw back must be a whole number above zero.")
 
     def existing():
-        return LedgerEntry.objects.filter(team_id=entry.team_id, idempotency_key=key).first()
+        return _entry_with_key(entry.team_id, key)
 
     if (found := existing()) is not None:
         return found
@@ -645,9 +648,7 @@ def purchase_refund(
     try:
         with transaction.atomic():
             m = _lock_member(hold.member_id)
-            if (
-                done := LedgerEntry.objects.filter(team=team, idempotency_key=refund_key).first()
-            ) is not None:
+            if (done := _entry_with_key(team.pk, refund_key)) is not None:
                 return done
             h = HeldAward.objects.select_for_update().get(pk=hold.pk)
             if h.status != HoldStatus.RELEASED:

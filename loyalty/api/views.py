@@ -182,8 +182,8 @@ class MemberPoints(V2View):
                     key=key,
                     description=data["description"],
                 )
-                answer = _award_answer(result, 0)
-            answer["balance"] = self.member(memberId).balance
+                answer = _award_answer(result, balance=0)
+            answer["balance"] = self.member(memberId).balance  # after this change, either way
             return Response(answer)
 
         return run_idempotent(request, handle)
