@@ -28,6 +28,8 @@ class ClaimStatus(models.TextChoices):
     REJECTED = "rejected", "rejected"
     NOT_FOUND = "not_found", "not found"
     INELIGIBLE = "ineligible", "ineligible"
+    # Points were awarded, then the order was cancelled or refunded in full: clawed back.
+    REVERSED = "reversed", "reversed"
 
 
 # A claim in one of these states is finished: the order may be claimed again (e.g. after a
@@ -38,6 +40,7 @@ TERMINAL_STATUSES = (
     ClaimStatus.REJECTED,
     ClaimStatus.NOT_FOUND,
     ClaimStatus.INELIGIBLE,
+    ClaimStatus.REVERSED,
 )
 ACTIVE_STATUSES = tuple(s for s in ClaimStatus if s not in TERMINAL_STATUSES)
 
@@ -86,6 +89,9 @@ class VerifiedOrder(models.Model):
     cancelled = models.BooleanField(default=False)
     delivered = models.BooleanField(default=False)
     buyer_match = models.CharField(max_length=12, blank=True)
+    refunded_total = models.DecimalField(
+        max_digits=14, decimal_places=2, default=0, help_text="Refunds the claw-back job applied"
+    )
     verified_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -121,6 +127,14 @@ class Claim(models.Model):
     ledger_entry = models.ForeignKey(
         "loyalty.LedgerEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    points_reversed = models.IntegerField(
+        default=0, help_text="Points clawed back since the award (refunds, cancellation)"
+    )
+    # The auto-approval policy version that judged this claim, and each rule's result
+    # ([{"rule", "label", "passed", "detail"}]): shown to the reviewer when a rule failed.
+    policy_version = models.PositiveIntegerField(null=True, blank=True)
+    policy_results = models.JSONField(default=list, blank=True)
+    approved_by_policy = models.BooleanField(default=False)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     reviewed_by = models.ForeignKey(
@@ -165,3 +179,70 @@ class ClaimTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.claim_id}: {self.from_status} → {self.to_status}"
+
+
+class ApprovalPolicy(models.Model):
+    """One version of a channel's auto-approval policy. Versions are never edited: every change
+    is a new row (who, when, what), so the rows are the audit trail. The newest row is in force;
+    with none, or with ``enabled`` off, every claim waits for a person."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="approval_policies")
+    version = models.PositiveIntegerField()
+    enabled = models.BooleanField(default=False)
+    require_postal_match = models.BooleanField(default=False)
+    max_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    require_delivered = models.BooleanField(default=False)
+    min_member_days = models.PositiveIntegerField(null=True, blank=True)
+    min_approved_claims = models.PositiveIntegerField(null=True, blank=True)
+    max_per_member_month = models.PositiveIntegerField(null=True, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["channel", "-version"]
+        verbose_name_plural = "approval policies"
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "version"], name="uniq_policy_version"),
+            models.CheckConstraint(
+                condition=Q(max_amount__isnull=True) | Q(max_amount__gte=0),
+                name="policy_max_amount_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} · policy v{self.version} ({'on' if self.enabled else 'off'})"
+
+
+class ClawbackStream(models.TextChoices):
+    ORDERS = "orders", "changed orders"
+    REFUNDS = "refunds", "refunds"
+
+
+class ClawbackCursor(models.Model):
+    """How far the claw-back job has read one channel's change feed. Saved after every page,
+    so a restart resumes where the last run stopped: everything before ``watermark`` is done;
+    a window in progress is [window_since, window_until) with ``page_token`` the next page."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="clawback_cursors")
+    stream = models.CharField(max_length=10, choices=ClawbackStream.choices)
+    watermark = models.DateTimeField()
+    window_since = models.DateTimeField(null=True, blank=True)
+    window_until = models.DateTimeField(null=True, blank=True)
+    page_token = models.TextField(blank=True)
+    # One run at a time per cursor: taken by a conditional update, expires if a worker dies.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    pages_read = models.PositiveBigIntegerField(default=0)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "stream"], name="uniq_clawback_cursor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} · {self.stream} up to {self.watermark:%Y-%m-%d %H:%M}"

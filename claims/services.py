@@ -31,13 +31,14 @@ ALLOWED = {
     S.RETRYING: {S.VERIFYING, S.REJECTED},
     S.PENDING_REVIEW: {S.APPROVED, S.REJECTED},
     S.APPROVED: {S.AWARDED},
-    S.AWARDED: set(),
+    S.AWARDED: {S.AWARDED, S.REVERSED},  # a partial refund is recorded as awarded → awarded
+    S.REVERSED: set(),
     S.REJECTED: set(),
     S.NOT_FOUND: set(),
     S.INELIGIBLE: set(),
 }
 # Claims of an order that already earned (or is about to): a new claim of it is refused.
-CLAIMED_STATUSES = (S.APPROVED, S.AWARDED)
+CLAIMED_STATUSES = (S.APPROVED, S.AWARDED, S.REVERSED)
 
 
 def award_key(kind: str, order_id: str) -> str:
@@ -347,7 +348,12 @@ def status_words(claim: Claim) -> str:
     if status == S.APPROVED:
         return "approved · adding your points"
     if status == S.AWARDED:
-        return f"approved · +{claim.points_awarded or 0} points"
+        words = f"approved · +{claim.points_awarded or 0} points"
+        if claim.points_reversed:
+            words += f" · {claim.points_reversed} reversed: order partly refunded"
+        return words
+    if status == S.REVERSED:
+        return f"reversed: {claim.status_reason or 'order refunded'}"
     if status == S.NOT_FOUND:
         return f"not found: {platform} has no such order for this shop — check the number"
     if status in (S.REJECTED, S.INELIGIBLE):
