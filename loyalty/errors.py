@@ -48,3 +48,12 @@ class IllegalTransition(LoyaltyError):
 class IdempotencyConflict(LoyaltyError):
     code = "idempotency_conflict"
     status = 409
+
+
+class NegativeBalance(InsufficientPoints):
+    """The balance is below zero (a refund reversed points already spent): nothing can be
+    redeemed until purchases bring it back. A kind of InsufficientPoints, so callers that
+    handle that one handle this too."""
+
+    code = "negative_balance"
+    status = 409

@@ -38,6 +38,10 @@ def store_id() -> str:
     return public_id("st_")
 
 
+def unrecovered_id() -> str:
+    return public_id("unr_")
+
+
 def _pid_field(default) -> models.CharField:
     return models.CharField(max_length=32, unique=True, editable=False, default=default)
 
@@ -46,6 +50,13 @@ class Plan(models.TextChoices):
     STARTER = "starter"
     GROWTH = "growth"
     OMNICHANNEL = "omnichannel"
+
+
+class NegativeBalancePolicy(models.TextChoices):
+    """What a claw-back does when the member already spent the points it reverses."""
+
+    ALLOW = "allow", "Allow a negative balance (rewards locked until it is earned back)"
+    STOP_AT_ZERO = "stop_at_zero", "Stop at zero and record the unrecovered rest for staff"
 
 
 class Team(models.Model):
@@ -59,6 +70,14 @@ class Team(models.Model):
     vesting_days = models.PositiveIntegerField(
         default=0,
         help_text="Purchase points stay pending this many days (the return window); 0 = off",
+    )
+    negative_balance = models.CharField(
+        max_length=12,
+        choices=NegativeBalancePolicy.choices,
+        default=NegativeBalancePolicy.ALLOW,
+        help_text="When a refund reverses points the member already spent: let the balance go "
+        "below zero (rewards stay locked until it is earned back), or take back only what is "
+        "left and record the rest as unrecovered for staff to see.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -275,6 +294,40 @@ class HeldAward(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} ({self.get_reason_display()})"
+
+
+class UnrecoveredPoints(models.Model):
+    """Points a claw-back could not take back because the member had already spent them
+    (teams that stop at zero). They count as reversed, so a later refund of the same purchase
+    never tries to recover them again; staff see them in the console, never silently lost."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
+    public_id = _pid_field(unrecovered_id)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="unrecovered")
+    reverses = models.ForeignKey(
+        LedgerEntry,
+        on_delete=models.PROTECT,
+        related_name="unrecovered",
+        help_text="The earn entry the refund reversed",
+    )
+    # The claw-back entry written for the same refund (0 points when nothing was left), so
+    # its idempotency key is used exactly once and a replay finds it.
+    entry = models.OneToOneField(
+        LedgerEntry, on_delete=models.PROTECT, related_name="unrecovered_rest"
+    )
+    points = models.IntegerField(help_text="Points the claw-back could not recover")
+    description = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "unrecovered points"
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="unrecovered_points_positive"),
+        ]
+        indexes = [models.Index(fields=["team", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.points} pts)"
 
 
 class Reward(models.Model):
