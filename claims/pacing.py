@@ -1,5 +1,6 @@
-"""A token bucket per channel, consulted before every order fetch, so claims stay inside the
-platform's rate limits (Amazon getOrder: 0.5 requests/s, burst 30).
+"""A token bucket per channel (and per operation), consulted before every call to a platform,
+so claims and the claw-back job stay inside its rate limits (Amazon getOrder: 0.5 requests/s,
+burst 30; searchOrders: one request every 3 minutes, burst 20).
 
 With REDIS_URL the bucket lives in Redis (one Lua script: shared by every worker); without it,
 in this process (tests, a single worker)."""
@@ -11,10 +12,18 @@ import time
 
 from django.conf import settings
 
-# kind → (tokens per second, burst)
+# kind → (tokens per second, burst) of the order fetch (getOrder) claims verification makes
 LIMITS = {
     "amazon": (0.5, 30),
     "tiktok": (10.0, 20),
+}
+# (kind, operation) → (tokens per second, burst) of the claw-back job's change feeds. Amazon's
+# are its published usage plans; TikTok Shop publishes none per seller, so we stay modest.
+OPERATION_LIMITS = {
+    ("amazon", "searchOrders"): (0.0056, 20),
+    ("amazon", "listFinancialEvents"): (0.5, 30),
+    ("tiktok", "searchOrders"): (1.0, 10),
+    ("tiktok", "searchReturns"): (1.0, 10),
 }
 DEFAULT_LIMIT = (1.0, 10)
 
@@ -42,7 +51,13 @@ _local: dict[str, tuple[float, float]] = {}
 _redis = None
 
 
-def _limit(kind: str) -> tuple[float, int]:
+def _limit(kind: str, operation: str = "") -> tuple[float, int]:
+    if operation:
+        overrides = getattr(settings, "PLATFORM_CALL_LIMITS", {}) or {}
+        key = (kind, operation)
+        return tuple(
+            overrides.get(f"{kind}.{operation}") or OPERATION_LIMITS.get(key) or DEFAULT_LIMIT
+        )
     overrides = getattr(settings, "CLAIM_FETCH_LIMITS", {}) or {}
     return tuple(overrides.get(kind) or LIMITS.get(kind) or DEFAULT_LIMIT)
 
@@ -74,11 +89,13 @@ def _take_redis(key: str, rate: float, burst: int, now: float) -> float:
 HEADROOM = 2
 
 
-def take(channel) -> float:
-    """Take one fetch token for the channel: 0 when granted, else the seconds to wait."""
-    rate, burst = _limit(channel.kind)
+def take(channel, operation: str = "") -> float:
+    """Take one call token for the channel (an order fetch, or the named feed ``operation``):
+    0 when granted, else the seconds to wait."""
+    rate, burst = _limit(channel.kind, operation)
     burst = max(1, burst - HEADROOM)
-    key = f"flash:claims:bucket:{channel.pk}"
+    prefix = getattr(settings, "PACING_KEY_PREFIX", "flash")
+    key = f"{prefix}:claims:bucket:{channel.pk}" + (f":{operation}" if operation else "")
     now = time.time()
     if getattr(settings, "REDIS_URL", ""):
         return _take_redis(key, rate, burst, now)

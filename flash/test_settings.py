@@ -1,6 +1,7 @@
 """Settings for the test suite: the production settings with test-only speed-ups."""
 
 import os
+import uuid
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use-0123456789")
 # A fixed test key ring: k2 is the newest, k1 an older key still able to open old secrets.
@@ -23,3 +24,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Rate-limit buckets in a shared Redis are keyed by channel pk, which a fresh test database
+# hands out again: each test run gets its own key space.
+PACING_KEY_PREFIX = f"flash-test-{uuid.uuid4().hex[:12]}"
