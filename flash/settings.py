@@ -7,6 +7,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -42,7 +43,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log line of a request carries its id, and /healthz is answered before host
+    # validation, the HTTPS redirect, sessions and auth (a load balancer calls it by IP address).
+    "flash.middleware.RequestIdMiddleware",
+    "flash.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "loyalty.api.audit.ApiAuditMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -93,6 +99,8 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+# Several deployments (or test runs) sharing one Redis database keep their cache keys apart.
+CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
 
 # Celery: with no broker configured, tasks run in-process (eagerly) so the demo needs
 # nothing but Python. Production sets CELERY_BROKER_URL (Redis or RabbitMQ).
@@ -107,6 +115,42 @@ CELERY_TASK_IGNORE_RESULT = True
 if CELERY_KEY_PREFIX := env.str("CELERY_KEY_PREFIX", default=""):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": CELERY_KEY_PREFIX}
 CELERY_TASK_ACKS_LATE = True
+# One queue per kind of work, so a backlog of one (a webhook storm, a platform throttling claim
+# checks) never delays the others, and each can get workers of its own (see docs/operations.md).
+# Every task is routed by name here; tests/test_production.py fails for a task that is not.
+FLASH_QUEUES = {
+    # Shopify deliveries to settle, and our own outbound webhooks and e-mails.
+    "webhooks": [
+        "channels_app.order_bridge.process_webhook",
+        "events.tasks.deliver",
+        "events.tasks.send_automation_email",
+    ],
+    # Marketplace claims checked against the platforms (paced per channel).
+    "verify": ["claims.tasks.verify_claim", "claims.tasks.retry_due_claims"],
+    # Periodic upkeep: tokens, re-checks, Shopify sync, ledger holds, the outbox, beat's pulse.
+    "sync": [
+        "channels_app.tasks.refresh_channel_tokens",
+        "channels_app.tasks.recheck_channels",
+        "channels_app.tasks.sync_products",
+        "channels_app.tasks.sync_all_shopify",
+        "loyalty.tasks.retry_cap_holds",
+        "loyalty.tasks.vest_due_awards",
+        "events.tasks.dispatch_outbox",
+        "events.tasks.retry_due_deliveries",
+        "flash.tasks.beat_heartbeat",
+    ],
+    # Refunds and cancellations found on the marketplaces, reversed on the ledger.
+    "clawback": ["claims.tasks.clawback_pass"],
+}
+CELERY_TASK_ROUTES = {
+    name: {"queue": queue} for queue, names in FLASH_QUEUES.items() for name in names
+}
+# A worker started without -Q consumes every queue (the tests' and the benches' single worker).
+CELERY_TASK_QUEUES = [Queue(name) for name in FLASH_QUEUES]
+# Belt and braces: were a task ever sent unrouted, a sync worker still runs it.
+CELERY_TASK_DEFAULT_QUEUE = "sync"
+# Logs keep the Django LOGGING format (JSON in production); flash/celery.py adds the task id.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "retry-cap-unavailable-holds": {
@@ -144,7 +188,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "events.tasks.retry_due_deliveries",
         "schedule": env.int("EVENTS_RETRY_SECONDS", default=15),
     },
+    # Marketplace refunds and cancellations reverse the points their claims earned.
+    "clawback-pass": {
+        "task": "claims.tasks.clawback_pass",
+        "schedule": env.int("CLAWBACK_INTERVAL_SECONDS", default=15 * 60),
+    },
+    # Beat's pulse: /healthz reports beat stale when this has not run for BEAT_HEARTBEAT_MAX_AGE.
+    "beat-heartbeat": {
+        "task": "flash.tasks.beat_heartbeat",
+        "schedule": env.int("BEAT_HEARTBEAT_SECONDS", default=60),
+    },
 }
+BEAT_HEARTBEAT_MAX_AGE = env.int("BEAT_HEARTBEAT_MAX_AGE", default=5 * 60)
 # Outbound calls to the platforms give up after this many seconds (then retried later).
 CHANNEL_HTTP_TIMEOUT = env.float("CHANNEL_HTTP_TIMEOUT", default=10.0)
 # Webhook endpoints must be https:// (events carry member data); plain http only in development.
@@ -163,8 +218,21 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# WhiteNoise serves the collected files from gunicorn itself. In production they are hashed
+# and compressed (`collectstatic`, run by `make run`); in DEBUG (the demo) they are served
+# from the apps as they are.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "flash.storage.CompressedManifestStorage"
+        )
+    },
+}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -211,16 +279,50 @@ SPECTACULAR_SETTINGS = {
 }
 API_DEFAULT_RATE_LIMIT = env.int("API_DEFAULT_RATE_LIMIT", default=600)
 
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# EMAIL_URL configures SMTP in one value: smtp+tls://user:password@host:587 (STARTTLS),
+# smtp+ssl://…:465, smtp://…:25. Without it: the console in DEBUG (the demo prints its mail);
+# in production nothing is sent (and nothing with a member's address reaches the logs).
+if env.str("EMAIL_URL", default=""):
+    globals().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str(
+        "EMAIL_BACKEND",
+        default=(
+            "django.core.mail.backends.console.EmailBackend"
+            if DEBUG
+            else "django.core.mail.backends.dummy.EmailBackend"
+        ),
+    )
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Flash <no-reply@flash.local>")
 
 # The portal may be framed by these origins (the brands' own sites); '*' in the demo.
 PORTAL_FRAME_ANCESTORS = env.list("PORTAL_FRAME_ANCESTORS", default=["*"] if DEBUG else [])
 
+# One JSON object per line in production (time, level, logger, message, request_id, task_id,
+# exception), plain text in DEBUG. Both formats mask secrets, postal codes and e-mail
+# addresses (flash/logs.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'text'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {"()": "flash.logs.JsonFormatter"},
+        "text": {
+            "()": "flash.logs.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
+    },
+    "filters": {"context": {"()": "flash.logs.ContextFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # The SP-API client's HTTP library logs every request line at INFO; a URL is enough noise.
     "loggers": {"httpx": {"level": "WARNING"}},
