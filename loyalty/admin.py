@@ -21,6 +21,7 @@ from .models import (
     Team,
     TeamMembership,
     Tier,
+    UnrecoveredPoints,
 )
 from .tenancy import teams_for
 
@@ -96,7 +97,7 @@ class ReadOnlyAdmin(TeamScopedAdmin):
 @admin.register(Team)
 class TeamAdmin(TeamScopedAdmin):
     team_field = "pk"
-    list_display = ("name", "slug", "plan", "currency", "daily_cap")
+    list_display = ("name", "slug", "plan", "currency", "daily_cap", "negative_balance")
     search_fields = ("name", "slug")
 
     def get_queryset(self, request):
@@ -237,6 +238,27 @@ class HeldAwardAdmin(ReadOnlyAdmin):
     @admin.action(description="Void selected held awards")
     def void(self, request, queryset):
         self._decide(request, queryset, lambda h: services.hold_void(hold=h, actor=request.user))
+
+
+@admin.register(UnrecoveredPoints)
+class UnrecoveredPointsAdmin(ReadOnlyAdmin):
+    """Points a refund could not take back (the team stops balances at zero). A record, not a
+    debt to collect here: a correction, if any, is a points adjustment on the member."""
+
+    list_display = ("public_id", "member", "points", "reverses", "entry", "created_at")
+    search_fields = ("public_id", "member__public_id", "member__email", "reverses__public_id")
+    list_select_related = ("member", "reverses", "entry")
+    fields = (
+        "public_id",
+        "team",
+        "member",
+        "points",
+        "reverses",
+        "entry",
+        "description",
+        "created_at",
+    )
+    readonly_fields = fields
 
 
 @admin.register(OutboxEvent)

@@ -30,11 +30,13 @@ from .models import (
     LedgerEntry,
     Member,
     MemberStatus,
+    NegativeBalancePolicy,
     OutboxEvent,
     Reward,
     Source,
     Team,
     Tier,
+    UnrecoveredPoints,
 )
 
 CENT = Decimal("0.01")
@@ -217,6 +219,41 @@ def member_enroll(*, team: Team, email: str, password: str = "", name: str = "")
             "That e-mail is already enrolled here. Log in instead."
         ) from None
     return member
+
+
+# --- team settings -------------------------------------------------------------------------
+
+
+def team_negative_balance_set(*, team: Team, policy: str, actor=None) -> Team:
+    """Choose what a claw-back does with points a member already spent (see points_claw_back).
+
+    Applies to refunds from now on; past claw-backs stay as they were. The change is logged
+    in the back office's history of the team, with who made it."""
+    if policy not in NegativeBalancePolicy.values:
+        raise errors.InvalidInput(
+            "Choose whether a balance may go below zero or stops at zero.",
+            field="negative_balance",
+        )
+    with transaction.atomic():
+        team = Team.objects.select_for_update().get(pk=team.pk)
+        if team.negative_balance == policy:
+            return team
+        old = team.get_negative_balance_display()
+        team.negative_balance = policy
+        team.save(update_fields=["negative_balance"])
+        if actor is not None and actor.is_authenticated:
+            from django.contrib.admin.models import CHANGE, LogEntry
+
+            LogEntry.objects.log_actions(
+                user_id=actor.pk,
+                queryset=[team],
+                action_flag=CHANGE,
+                change_message=(
+                    f"Refunds of spent points: “{old}” → “{team.get_negative_balance_display()}”"
+                ),
+                single_object=True,
+            )
+    return team
 
 
 # --- earning -------------------------------------------------------------------------------
@@ -426,6 +463,11 @@ def points_claw_back(
     Proportional to the amount the purchase earned on (never re-computed with today's rate or
     tier); the running total of reversals never exceeds the original points. The default key is
     ``claw-back:<original key>``; several partial refunds pass one key each.
+
+    Points the member already spent: by default the balance goes below zero (and redemption
+    waits until it is earned back). A team that stops at zero takes back at most the balance
+    and records the rest as ``UnrecoveredPoints``; the claw-back entry is written even when it
+    takes nothing, so its key is used once, and the rest counts as reversed for later refunds.
     """
     if entry.kind != EntryKind.EARN:
         raise errors.InvalidInput("Only earned points can be clawed back.")
@@ -448,7 +490,8 @@ def points_claw_back(
             if (found := existing()) is not None:
                 return found
             prior = list(entry.reversals.values_list("points", "amount"))
-            already = -sum(p for p, _ in prior)
+            # What earlier refunds reversed: what they took back plus what they could not.
+            already = -sum(p for p, _ in prior) + _unrecovered_of(entry)
             if refund_amount is not None:
                 refunded = sum((a or Decimal(0) for _, a in prior), Decimal(0)) + refund_amount
                 refunded = min(refunded, entry.amount)
@@ -462,9 +505,14 @@ def points_claw_back(
                 claw = min(points, entry.points - already)
             else:
                 claw = entry.points - already
+            take = claw
+            if m.team.negative_balance == NegativeBalancePolicy.STOP_AT_ZERO:
+                # Read under the member lock: two refunds at once cannot both take the same
+                # remaining points and push the balance below zero.
+                take = min(claw, max(m.balance, 0))
             reversal = _write_entry(
                 m,
-                points=-claw,
+                points=-take,
                 kind=EntryKind.CLAW_BACK,
                 source=source or entry.source,
                 description=(description or f"Reverses {entry.public_id}")[:500],
@@ -473,7 +521,8 @@ def points_claw_back(
                 currency=entry.currency,
                 reverses=entry,
             )
-            _apply(m, points=-claw, lifetime=-claw)
+            # The refunded order no longer qualifies for a tier, recovered or not.
+            _apply(m, points=-take, lifetime=-claw)
             fully_reversed = already + claw >= entry.points and (
                 refund_amount is None or refunded >= entry.amount
             )
@@ -484,11 +533,47 @@ def points_claw_back(
                 "points.clawed_back",
                 _entry_event(reversal, m) | {"reverses": entry.public_id},
             )
+            if claw > take:
+                _record_unrecovered(m, entry, reversal, claw - take)
             return reversal
     except IntegrityError:
         if (found := existing()) is not None:
             return found
         raise
+
+
+def _unrecovered_of(entry: LedgerEntry) -> int:
+    return entry.unrecovered.aggregate(s=Sum("points"))["s"] or 0
+
+
+def _record_unrecovered(
+    m: Member, entry: LedgerEntry, reversal: LedgerEntry, points: int
+) -> UnrecoveredPoints:
+    rest = UnrecoveredPoints.objects.create(
+        team_id=m.team_id,
+        member=m,
+        reverses=entry,
+        entry=reversal,
+        points=points,
+        description=(
+            f"{entry.description or entry.idempotency_key or entry.public_id}: "
+            f"{points} points already spent, not recovered"
+        )[:500],
+    )
+    _emit(
+        m.team,
+        "points.unrecovered",
+        {
+            "memberId": m.public_id,
+            "unrecoveredId": rest.public_id,
+            "transactionId": reversal.public_id,
+            "reverses": entry.public_id,
+            "points": points,
+            "balance": m.balance,
+            "idempotencyKey": reversal.idempotency_key,
+        },
+    )
+    return rest
 
 
 def _void_hold_of(entry: LedgerEntry, *, note: str) -> None:
@@ -724,6 +809,11 @@ def reward_redeem(*, member: Member, reward: Reward, key: str | None = None) -> 
             return c
         if m.status == MemberStatus.BLOCKED:
             raise errors.MemberBlocked("This member is blocked and cannot redeem rewards.")
+        if m.balance < 0:
+            raise errors.NegativeBalance(
+                f"Your balance is {_signed(m.balance)} points after a refund; rewards unlock "
+                "once you earn it back."
+            )
         if m.balance < reward.points_cost:
             raise errors.InsufficientPoints(
                 f"{reward.name} costs {reward.points_cost} points; the balance is {m.balance}."
@@ -747,6 +837,11 @@ def reward_redeem(*, member: Member, reward: Reward, key: str | None = None) -> 
         )
         _emit(m.team, "reward.redeemed", _entry_event(entry, m) | {"couponId": coupon.public_id})
         return coupon
+
+
+def _signed(points: int) -> str:
+    # A true minus sign: read out as "minus" and never lost at the start of a line.
+    return f"{points:,}".replace("-", "\u2212")
 
 
 def _coupon_code() -> str:

@@ -211,3 +211,21 @@ def test_portal_refuses_an_unlisted_site_iframe(page, team_a, settings, brand_si
     portal = next(f for f in page.frames if f != page.main_frame)
     assert "Sign in" not in portal.content()
     expect(page.get_by_role("heading", name="Brand")).to_be_visible()
+
+
+def test_negative_balance_on_a_phone(phone, team_a, member_a, reward_a):
+    services.points_award(member=member_a, key="o1", source=Source.STORE, amount="100.00")
+    services.reward_redeem(member=member_a, reward=reward_a)
+    services.purchase_refund(team=team_a, key="o1", refund_key="r1", refund_amount="60.00")
+    member_sign_in(phone)
+    expect(phone.get_by_test_id("balance")).to_have_text("\u221260")
+    notice = phone.get_by_role("status").filter(has_text="Rewards are locked")
+    expect(notice).to_contain_text("rewards unlock once you earn it back")
+    phone.screenshot(path=ARTIFACTS / "portal-home-negative-phone.png", full_page=True)
+    assert fits_horizontally(phone), "negative-balance notice overflows a phone screen"
+    notice.get_by_role("link", name="member card").click()
+    expect(phone.locator("svg.qr")).to_be_visible()  # the way out: earn at the register
+    phone.goto("/p/alpha/rewards/")
+    expect(phone.get_by_role("button", name=re.compile("Redeem"))).to_have_count(0)
+    phone.screenshot(path=ARTIFACTS / "portal-rewards-negative-phone.png", full_page=True)
+    assert fits_horizontally(phone), "locked rewards page overflows a phone screen"

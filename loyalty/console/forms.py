@@ -3,6 +3,7 @@
 from django import forms
 
 from .. import api_keys
+from ..models import NegativeBalancePolicy
 
 
 class MemberSearchForm(forms.Form):
@@ -22,6 +23,15 @@ class HoldReleaseForm(forms.Form):
 
 class HoldVoidForm(forms.Form):
     note = forms.CharField(label="Reason", max_length=500, required=False)
+
+
+class NegativeBalanceForm(forms.Form):
+    negative_balance = forms.ChoiceField(
+        label="When a refund reverses points a member already spent",
+        choices=NegativeBalancePolicy.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose one of the two options."},
+    )
 
 
 SCOPE_HELP = {

@@ -8,7 +8,16 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from ..models import EntryKind, HeldAward, HoldStatus, LedgerEntry, Member, Source, Team
+from ..models import (
+    EntryKind,
+    HeldAward,
+    HoldStatus,
+    LedgerEntry,
+    Member,
+    Source,
+    Team,
+    UnrecoveredPoints,
+)
 
 
 def dashboard_stats(*, team: Team) -> dict:
@@ -21,6 +30,7 @@ def dashboard_stats(*, team: Team) -> dict:
         "issued": entries["issued"] or 0,
         "redeemed": -(entries["redeemed"] or 0),
         "held": HeldAward.objects.filter(team=team, status=HoldStatus.HELD).count(),
+        "unrecovered": unrecovered_total(team=team),
     }
 
 
@@ -81,3 +91,15 @@ def hold_counts(*, team: Team) -> dict[str, int]:
     counts = {s: 0 for s in HoldStatus.values}
     counts.update({r["status"]: r["n"] for r in rows})
     return counts
+
+
+def team_unrecovered(*, team: Team) -> QuerySet[UnrecoveredPoints]:
+    return (
+        UnrecoveredPoints.objects.filter(team=team)
+        .select_related("member", "reverses", "entry")
+        .order_by("-created_at", "-id")
+    )
+
+
+def unrecovered_total(*, team: Team) -> int:
+    return UnrecoveredPoints.objects.filter(team=team).aggregate(s=Sum("points"))["s"] or 0

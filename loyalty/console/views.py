@@ -9,8 +9,8 @@ from django.views.decorators.http import require_POST
 from .. import errors, selectors, services
 from ..models import HeldAward, HoldStatus
 from . import charts
-from .auth import choose_team, console_view, require_team_admin
-from .forms import HoldReleaseForm, HoldVoidForm, MemberSearchForm
+from .auth import choose_team, console_view, forbidden, require_team_admin
+from .forms import HoldReleaseForm, HoldVoidForm, MemberSearchForm, NegativeBalanceForm
 from .selectors import (
     dashboard_stats,
     hold_counts,
@@ -18,6 +18,8 @@ from .selectors import (
     member_search,
     points_by_source,
     team_holds,
+    team_unrecovered,
+    unrecovered_total,
 )
 
 PAGE_SIZE = 25
@@ -124,6 +126,38 @@ def hold_void(request, hold_id: str):
     else:
         messages.success(request, f"Voided {hold.public_id}; no points were granted.")
     return redirect("console:holds")
+
+
+@console_view
+def unrecovered(request):
+    page = Paginator(team_unrecovered(team=request.team), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {"page": page, "total": unrecovered_total(team=request.team)}
+    return render(request, "console/unrecovered.html", context)
+
+
+@console_view
+def team_settings(request):
+    team = request.team
+    form = NegativeBalanceForm(
+        request.POST if request.method == "POST" else None,
+        initial={"negative_balance": team.negative_balance},
+    )
+    if request.method == "POST":
+        if not request.is_team_admin:
+            return forbidden(request, "Only the team's owner or an admin can change settings.")
+        if form.is_valid():
+            try:
+                services.team_negative_balance_set(
+                    team=team, policy=form.cleaned_data["negative_balance"], actor=request.user
+                )
+            except errors.LoyaltyError as e:
+                form.add_error("negative_balance", e.message)
+            else:
+                messages.success(request, "Settings saved. They apply to refunds from now on.")
+                return redirect("console:settings")
+    return render(request, "console/settings.html", {"form": form})
 
 
 @require_POST
