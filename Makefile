@@ -9,7 +9,7 @@ DEMO_ENV := DEBUG=1 DATABASE_URL=$${DEMO_DATABASE_URL:-sqlite:///db.sqlite3} \
 	FLASH_VAULT_KEYS=$${FLASH_VAULT_KEYS:-demo:ZGVtby1vbmx5LWtleS1mb3Itc2FuZGJveC1zZWNyZXQ=}
 TEST_DB ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/flash)
 
-.PHONY: install demo test lint bench chromium
+.PHONY: install demo test lint bench chromium run preflight
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,3 +49,33 @@ lint: install
 
 bench: install
 	DATABASE_URL=$(TEST_DB) $(BIN)/python -m bench
+
+# Production on one machine (docs/operations.md): gunicorn, one Celery worker per queue and
+# exactly one beat, against PostgreSQL, Redis and a broker from the environment or .env.
+# Refuses to start without them. Ctrl-C (or any process exiting) stops them all.
+WEB_BIND ?= 0.0.0.0:8000
+WEB_WORKERS ?= 3
+WORKER_CONCURRENCY ?= 2
+BEAT_SCHEDULE_FILE ?= $(VENV)/celerybeat-schedule
+CELERY := $(BIN)/celery -A flash --quiet
+
+preflight: install
+	@$(BIN)/python -m flash.health preflight
+
+run: SHELL := /bin/bash
+run: preflight
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v 0
+	$(BIN)/python manage.py check --deploy
+	@pids=(); \
+	  stop() { kill "$${pids[@]}" 2>/dev/null; wait; }; trap 'stop; exit 130' INT TERM; \
+	  $(BIN)/gunicorn flash.wsgi:application --bind $(WEB_BIND) --workers $(WEB_WORKERS) \
+	    --logger-class flash.logs.GunicornLogger --access-logfile - & pids+=($$!); \
+	  for queue in webhooks verify sync clawback; do \
+	    $(CELERY) worker -Q $$queue -n $$queue@%h -c $(WORKER_CONCURRENCY) \
+	      --without-gossip --without-mingle & pids+=($$!); \
+	  done; \
+	  $(CELERY) beat --schedule $(BEAT_SCHEDULE_FILE) & pids+=($$!); \
+	  echo "Flash is running: web on $(WEB_BIND), workers webhooks verify sync clawback, beat."; \
+	  wait -n; status=$$?; echo "a Flash process exited ($$status); stopping the others" >&2; \
+	  stop; exit 1

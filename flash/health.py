@@ -53,7 +53,7 @@ def check_database() -> dict:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:
-        connection.close_if_unusable_or_obsolete()
+        # A broken connection is closed at the end of the request (close_old_connections).
         return _failed(exc, started)
     return {"status": "ok", "ms": _ms(started)}
 
@@ -83,7 +83,7 @@ def check_broker() -> dict:
 
     started = time.monotonic()
     try:
-        with app.connection_for_write() as conn:
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(
                 max_retries=1, interval_start=0, interval_step=0, timeout=TIMEOUT_S
             )

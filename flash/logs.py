@@ -57,7 +57,8 @@ _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 _TOKENS = re.compile(
     r"\b(?:fl_live_|fl_test_|whsec_|shpat_|shpss_|shpca_|Atzr\|)[A-Za-z0-9_|=.-]{6,}"
 )
-_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# An address ends in a name, not a number: "redis://:**@127.0.0.1:6379" stays readable.
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 
 
 def _mask_value(match: re.Match) -> str:
@@ -70,10 +71,10 @@ def redact(text: str) -> str:
     """``text`` with secrets, postal codes and e-mail addresses masked."""
     if not text:
         return text
-    text = _TOKENS.sub(MASK, text)
-    text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
     for pattern in _PATTERNS:
         text = pattern.sub(_mask_value, text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    text = _TOKENS.sub(MASK, text)
     return _EMAIL.sub(EMAIL_MASK, text)
 
 

@@ -1,9 +1,13 @@
-"""Request id and the health check, the two outermost middlewares (see MIDDLEWARE)."""
+"""Request id and the health check, the two outermost middlewares, and WhiteNoise for the
+static files (see MIDDLEWARE)."""
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
+
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from . import health, logs
 
@@ -52,3 +56,14 @@ class HealthCheckMiddleware:
         if request.path_info in self.PATHS and request.method in ("GET", "HEAD"):
             return health.healthz(request)
         return self.get_response(request)
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """WhiteNoise serving collectstatic's files from gunicorn, minus its warning in every
+    process where STATIC_ROOT was never collected (tests, benchmarks): flash.storage says that
+    once, where a page needs a static file."""
+
+    def add_files(self, root, prefix=None):
+        if root == self.static_root and not os.path.isdir(root):
+            return
+        super().add_files(root, prefix)

@@ -48,7 +48,7 @@ MIDDLEWARE = [
     "flash.middleware.RequestIdMiddleware",
     "flash.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "flash.middleware.StaticFilesMiddleware",  # WhiteNoise
     "loyalty.api.audit.ApiAuditMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -146,7 +146,9 @@ CELERY_TASK_ROUTES = {
     name: {"queue": queue} for queue, names in FLASH_QUEUES.items() for name in names
 }
 # A worker started without -Q consumes every queue (the tests' and the benches' single worker).
-CELERY_TASK_QUEUES = [Queue(name) for name in FLASH_QUEUES]
+# Each queue has a routing key of its own: bound by one shared key, a direct exchange (RabbitMQ)
+# would copy every message into every queue.
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in FLASH_QUEUES]
 # Belt and braces: were a task ever sent unrouted, a sync worker still runs it.
 CELERY_TASK_DEFAULT_QUEUE = "sync"
 # Logs keep the Django LOGGING format (JSON in production); flash/celery.py adds the task id.

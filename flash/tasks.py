@@ -5,7 +5,7 @@ import time
 from celery import shared_task
 from django.core.cache import cache
 
-from .health import HEARTBEAT_KEY
+from . import health
 
 
 @shared_task
@@ -13,5 +13,5 @@ def beat_heartbeat() -> float:
     """Beat sends this every BEAT_HEARTBEAT_SECONDS to the sync queue; a sync worker stamps the
     time, so a fresh stamp proves beat, the broker and a worker are all running."""
     now = time.time()
-    cache.set(HEARTBEAT_KEY, now, timeout=None)
+    cache.set(health.HEARTBEAT_KEY, now, timeout=None)
     return now
