@@ -9,26 +9,35 @@ What the library needs to be told (see PLATFORMS.md):
 
 Only PROCEEDS and FULFILLMENT are asked for, which keeps buyer and recipient PII out of the
 response altogether: Amazon offers no buyer data to compare a hint with (BuyerMatch.UNAVAILABLE).
+
+Claw-back windows (`order_changes`, `refund_changes`) cover [since, until): times are sent to
+the millisecond (truncated). Amazon's own bounds are "at or after" for both searches' start,
+"at or before" for searchOrders' lastUpdatedBefore (so an order updated exactly at `until` may be
+served by two adjacent windows — harmless, items are keyed by order id) and "before, not at" for
+listFinancialEvents' PostedBefore. Amazon serves changes only up to about two minutes ago: a
+window ending later than that is answered as TemporaryError with the wait in `retry_after`, never
+silently cut short, so a caller that moves its watermark to `until` loses nothing.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import re
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 import certifi
 import httpx
 from django.conf import settings
-from sp_api.api import Orders, Sellers
+from sp_api.api import Finances, Orders, Sellers
 from sp_api.auth import AccessTokenClient, AccessTokenResponse
 from sp_api.auth.exceptions import AuthorizationError
 from sp_api.base import Marketplaces
@@ -46,13 +55,16 @@ from channels_app.models import Channel
 
 from .base import (
     BuyerHint,
+    ChangePage,
     ConfigField,
     ConnectionCheck,
     ConnectorError,
     OrderNotFound,
     OrderProjection,
+    PageExpired,
     PermanentError,
     RateLimited,
+    RefundEvent,
     TemporaryError,
     compare_buyer,
 )
@@ -60,11 +72,20 @@ from .base import (
 log = logging.getLogger(__name__)
 
 ORDERS_VERSION = "2026-01-01"
+FINANCES_VERSION = "v0"
 INCLUDED_DATA = ["PROCEEDS", "FULFILLMENT"]
+PAGE_SIZE = 100  # the most searchOrders and listFinancialEvents serve per page
+# Amazon serves orders and financial events only up to two minutes before the request.
+SETTLE_LAG = timedelta(minutes=2)
 DEFAULT_LWA_URL = "https://api.amazon.com/auth/o2/token"
 REGIONS = {"na": Marketplaces.US, "eu": Marketplaces.UK, "fe": Marketplaces.JP}
 # Published usage plans (requests per second): the wait after a 429 when no header says.
-RATES = {"getOrder": 0.5, "searchOrders": 0.0056, "getMarketplaceParticipations": 0.016}
+RATES = {
+    "getOrder": 0.5,
+    "searchOrders": 0.0056,
+    "getMarketplaceParticipations": 0.016,
+    "listFinancialEvents": 0.5,
+}
 
 
 def default_endpoint(region: str) -> str:
@@ -328,6 +349,88 @@ class AmazonConnector:
             if not token:
                 return
 
+    def order_changes(
+        self, *, since: datetime, until: datetime, page_token: str = ""
+    ) -> ChangePage:
+        """One page of searchOrders over orders updated in [since, until) (claw-back).
+
+        lastUpdatedAfter=since, lastUpdatedBefore=until, 100 a page, PROCEEDS and FULFILLMENT
+        only (no PII). Pass the returned next_token back with the same window to continue."""
+        if until <= since:
+            return ChangePage(())
+        params = {
+            "lastUpdatedAfter": _stamp(since),
+            "lastUpdatedBefore": _stamp(until),
+            "includedData": INCLUDED_DATA,
+            "maxResultsPerPage": PAGE_SIZE,
+            "marketplaceIds": self.marketplace_ids or [REGIONS[self.region].marketplace_id],
+        }
+        if page_token:
+            params["paginationToken"] = page_token
+        response = self._run(
+            Orders,
+            "searchOrders",
+            lambda c: c.search_orders(**params),
+            bad_request=lambda exc: _window_refused(exc, until, page_token, "order changes"),
+        )
+        payload = response.payload if isinstance(response.payload, dict) else {}
+        if not isinstance(payload.get("orders"), list):
+            raise _empty()
+        # If Amazon cut the window short (it only serves changes older than ~2 minutes), this
+        # page is not all of [since, until): say when to come back rather than lose the rest.
+        settled = _iso(payload.get("lastUpdatedBefore"))
+        if settled is not None and settled < until - timedelta(seconds=1):
+            raise _unsettled("order changes", (until - settled).total_seconds())
+        items = tuple(self._project(o, None) for o in payload["orders"])
+        token = str(response.next_token or "")
+        del payload, response  # the raw page goes no further than this function
+        return ChangePage(items, token)
+
+    def refund_changes(
+        self, *, since: datetime, until: datetime, page_token: str = ""
+    ) -> ChangePage:
+        """One page of the Finances API's listFinancialEvents posted in [since, until).
+
+        Only RefundEventList is read; each refund event becomes one RefundEvent:
+        - amount: the buyer's money given back — minus the sum of the event's charge
+          adjustments (ItemChargeAdjustmentList: Principal, Tax, ShippingCharge, ShippingTax,
+          GiftWrap…, RestockingFee counting against it; plus OrderChargeAdjustmentList) and
+          promotion adjustments (a reversed promotion was never the buyer's money). The seller's
+          fee adjustments (commission returned, refund commission) are not the buyer's money and
+          are left out. Events that give nothing back (zero or less) are skipped.
+        - refund_id: Amazon gives a refund event no id of its own, so one is derived from what
+          identifies it: order id, PostedDate and the sorted OrderAdjustmentItemIds (an
+          adjustment without one contributes its item id, SKU, quantity and charges). Reading
+          the same event again gives the same id; two refunds of one order differ in their
+          adjustment item ids (assumed unique per refund, as Amazon documents them).
+        - currency: that of the event's first charge; charges in another currency (not seen
+          on Amazon, where an order has one currency) are ignored.
+        """
+        if until <= since:
+            return ChangePage(())
+        params = {
+            "PostedAfter": _stamp(since),
+            "PostedBefore": _stamp(until),
+            "MaxResultsPerPage": PAGE_SIZE,
+        }
+        if page_token:
+            params["NextToken"] = page_token
+        response = self._run(
+            Finances,
+            "listFinancialEvents",
+            lambda c: c.list_financial_events(**params),
+            bad_request=lambda exc: _window_refused(exc, until, page_token, "refunds"),
+        )
+        payload = response.payload if isinstance(response.payload, dict) else {}
+        events = payload.get("FinancialEvents")
+        if not isinstance(events, dict):
+            raise _empty()
+        refunds = (_refund_event(e) for e in events.get("RefundEventList") or [])
+        items = tuple(r for r in refunds if r is not None)
+        token = str(response.next_token or "")
+        del payload, events, response  # the raw page goes no further than this function
+        return ChangePage(items, token)
+
     def _project(self, order: dict, match: BuyerHint | None) -> OrderProjection:
         grand = (order.get("proceeds") or {}).get("grandTotal") or {}
         status = str((order.get("fulfillment") or {}).get("fulfillmentStatus") or "")
@@ -350,11 +453,20 @@ class AmazonConnector:
         )
 
     # --- calling the library, and turning its outcomes into our errors ---
-    def _run(self, api: type, operation: str, call: Callable, *, not_found: str = ""):
+    def _run(
+        self,
+        api: type,
+        operation: str,
+        call: Callable,
+        *,
+        not_found: str = "",
+        bad_request: Callable[[SellingApiException], ConnectorError] | None = None,
+    ):
         credentials = self._credentials()
         lwa_class = _lwa_client_class(self.lwa_url, self.timeout)
+        versions = {Orders: ORDERS_VERSION, Finances: FINANCES_VERSION}
         for attempt in (1, 2):
-            kwargs = {"version": ORDERS_VERSION} if api is Orders else {}
+            kwargs = {"version": versions[api]} if api in versions else {}
             try:
                 client = api(
                     REGIONS[self.region],
@@ -389,6 +501,8 @@ class AmazonConnector:
             except SellingApiBadRequestException as exc:
                 if not_found:
                     raise OrderNotFound(not_found) from None
+                if bad_request:
+                    raise bad_request(exc) from None
                 raise ConnectorError(f"Amazon refused the request: {_first_message(exc)}") from None
             except SellingApiException as exc:
                 raise TemporaryError(
@@ -447,6 +561,94 @@ def _retry_after(headers, operation: str) -> float:
 
 def _first_message(exc: SellingApiException) -> str:
     return str(getattr(exc, "amzn_code", "") or getattr(exc, "message", "") or "no details")
+
+
+def _stamp(moment: datetime) -> str:
+    """ISO 8601 in UTC to the millisecond (truncated), as SP-API takes date-times."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _unsettled(what: str, wait: float) -> TemporaryError:
+    return TemporaryError(
+        f"Amazon serves {what} only up to about two minutes ago and this window ends later; "
+        "it will be retried.",
+        retry_after=round(max(1.0, wait), 3),
+    )
+
+
+def _window_refused(
+    exc: SellingApiException, until: datetime, page_token: str, what: str
+) -> ConnectorError:
+    """A 400 on a window search: a refused page token, a window ending too recently, or else."""
+    if page_token:
+        # The rest of the window was accepted on the first page: it is the token Amazon refuses
+        # (expired — searchOrders' last 24 hours — or not from this search).
+        return PageExpired(
+            f"Amazon no longer accepts the page token of this search for {what}; start the "
+            "window again from its first page."
+        )
+    wait = (until + SETTLE_LAG - datetime.now(UTC)).total_seconds()
+    if wait > 0:
+        return _unsettled(what, wait)
+    return ConnectorError(f"Amazon refused the search for {what}: {_first_message(exc)}")
+
+
+def _refund_event(event: dict) -> RefundEvent | None:
+    """A RefundEventList entry (a ShipmentEvent) → RefundEvent; None if it gives nothing back."""
+    if not isinstance(event, dict) or not event.get("AmazonOrderId"):
+        return None
+    order_id = str(event["AmazonOrderId"])
+    currency, total, keys = "", Decimal("0"), []
+
+    def add(money) -> list:
+        nonlocal currency, total
+        money = money if isinstance(money, dict) else {}
+        amount = _decimal(money.get("CurrencyAmount"))
+        code = str(money.get("CurrencyCode") or "")
+        if amount is None or not code:
+            return []
+        currency = currency or code
+        if code == currency:
+            total += amount
+        return [code, str(amount)]
+
+    for charge in event.get("OrderChargeAdjustmentList") or []:
+        add((charge or {}).get("ChargeAmount"))
+    for item in event.get("ShipmentItemAdjustmentList") or []:
+        item = item if isinstance(item, dict) else {}
+        seen = []
+        for charge in item.get("ItemChargeAdjustmentList") or []:
+            seen += [(charge or {}).get("ChargeType"), *add((charge or {}).get("ChargeAmount"))]
+        for promotion in item.get("PromotionAdjustmentList") or []:
+            seen += [*add((promotion or {}).get("PromotionAmount"))]
+        adjustment_id = item.get("OrderAdjustmentItemId")
+        keys.append(
+            str(adjustment_id)
+            if adjustment_id
+            else json.dumps(
+                [
+                    item.get("OrderItemId"),
+                    item.get("SellerSKU"),
+                    item.get("QuantityShipped"),
+                    seen,
+                ],
+                default=str,
+            )
+        )
+    refunded = -total
+    if refunded <= 0:
+        return None
+    posted = str(event.get("PostedDate") or "")
+    digest = hashlib.sha256(
+        json.dumps([order_id, posted, sorted(keys)], separators=(",", ":")).encode()
+    ).hexdigest()
+    return RefundEvent(
+        order_id=order_id,
+        refund_id=f"{order_id}:{digest[:24]}",
+        amount=refunded,
+        currency=currency,
+        posted_at=_iso(posted),
+    )
 
 
 def _empty() -> TemporaryError:

@@ -1,8 +1,8 @@
 """The connector contract: what every platform adapter offers and the only shapes it returns.
 
 Raw platform payloads (with buyer PII) never leave the adapter function that fetched them:
-an adapter returns an OrderProjection, whose fields are non-PII by construction, plus the
-result of comparing a buyer hint in memory."""
+an adapter returns an OrderProjection or a RefundEvent, whose fields are non-PII by
+construction, plus the result of comparing a buyer hint in memory."""
 
 from __future__ import annotations
 
@@ -42,6 +42,14 @@ class RateLimited(TemporaryError):
 
 class PermanentError(ConnectorError):
     permanent = True
+
+
+class PageExpired(ConnectorError):
+    """The platform refused a pagination token (expired, or not from this search).
+
+    Not a fault of the credentials: restart the same time window from its first page."""
+
+    permanent = False
 
 
 class OrderNotFound(ConnectorError):
@@ -85,6 +93,25 @@ class OrderProjection:
     # What the caller's resolver returned for the buyer (e.g. a member's public id), never the
     # PII it was resolved from. Empty when no resolver was given or it found nobody.
     buyer_ref: str = ""
+
+
+@dataclass(frozen=True)
+class RefundEvent:
+    """One refund the platform posted: money given back on an order (no buyer data)."""
+
+    order_id: str
+    refund_id: str  # stable across reads of the same refund
+    amount: Decimal  # positive, in `currency`
+    currency: str
+    posted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """One page of a time-window search; next_token is "" on the last page."""
+
+    items: tuple  # OrderProjection or RefundEvent
+    next_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -158,3 +185,14 @@ class Connector(Protocol):
     ) -> OrderProjection: ...
 
     def changed_orders(self, since: datetime) -> Iterator[OrderProjection]: ...
+
+    # Incremental, resumable window searches (the claw-back job). One call is one platform
+    # page over [since, until); pass the returned next_token back, with the same window, to
+    # continue. A refused token raises PageExpired: start the window again from "".
+    def order_changes(
+        self, *, since: datetime, until: datetime, page_token: str = ""
+    ) -> ChangePage: ...
+
+    def refund_changes(
+        self, *, since: datetime, until: datetime, page_token: str = ""
+    ) -> ChangePage: ...

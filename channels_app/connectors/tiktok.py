@@ -3,7 +3,13 @@
 No maintained Python SDK exists. Every request carries `app_key`, `timestamp` and `sign` (see
 `sign_request`); shop-scoped ones also the `shop_cipher` that Save & Verify discovered. TikTok
 rotates the refresh token on every refresh, so refreshes are single-flight per channel (see
-tokens.py) and the newest refresh token is persisted, sealed, before the lock is released."""
+tokens.py) and the newest refresh token is persisted, sealed, before the lock is released.
+
+Claw-back windows (`order_changes`, `refund_changes`) cover [since, until) in TikTok's whole
+seconds: `update_time_ge = floor(since)`, `update_time_lt = floor(until)`. Adjacent windows
+neither overlap nor leave a gap, and a second is served by the window in which it has ended
+(until >= that second + 1), so changes stamped with a second that is not over yet are left to the
+next window rather than missed."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Iterator, Mapping
@@ -24,13 +31,16 @@ from channels_app.models import Channel
 
 from .base import (
     BuyerHint,
+    ChangePage,
     ConfigField,
     ConnectionCheck,
     ConnectorError,
     OrderNotFound,
     OrderProjection,
+    PageExpired,
     PermanentError,
     RateLimited,
+    RefundEvent,
     TemporaryError,
     compare_buyer,
 )
@@ -44,8 +54,14 @@ SHOP_CIPHER_ERROR = 106011
 SIGN_ERROR = 106001
 APP_ERROR = 36004002
 REFRESH_TOKEN_ERROR = 36004004
+INVALID_PARAMETER = 36009003  # also how a refused page_token is answered
 DELIVERED = {"DELIVERED", "COMPLETED"}
 PAGE_SIZE = 50
+ORDER_CHANGES_PAGE_SIZE = 100
+RETURNS_PAGE_SIZE = 50
+# Only money that was given back counts: completed refunds, with or without a return.
+REFUND_COMPLETE = "RETURN_OR_REFUND_REQUEST_COMPLETE"
+REFUND_TYPES = ("REFUND", "RETURN_AND_REFUND")
 
 
 def sign_request(app_secret: str, path: str, params: Mapping[str, str], body: bytes = b"") -> str:
@@ -217,6 +233,60 @@ class TikTokConnector:
             if not page_token:
                 return
 
+    def order_changes(
+        self, *, since: datetime, until: datetime, page_token: str = ""
+    ) -> ChangePage:
+        """One page of the order search over orders updated in [since, until), oldest change
+        first, 100 a page. Pass the returned next_token back with the same window."""
+        if _second(until) <= _second(since):
+            return ChangePage(())
+        params = {
+            "page_size": str(ORDER_CHANGES_PAGE_SIZE),
+            "sort_field": "update_time",
+            "sort_order": "ASC",
+        }
+        if page_token:
+            params["page_token"] = page_token
+        body = {"update_time_ge": _second(since), "update_time_lt": _second(until)}
+        data = self._call("POST", "/order/202309/orders/search", params=params, body=body)
+        items = tuple(self._project(o, None) for o in data.get("orders") or [])
+        token = str(data.get("next_page_token") or "")
+        del data  # the raw page (with PII) goes no further than this function
+        return ChangePage(items, token)
+
+    def refund_changes(
+        self, *, since: datetime, until: datetime, page_token: str = ""
+    ) -> ChangePage:
+        """One page of the Return & Refund API's return search, updated in [since, until).
+
+        Only completed refunds count (return_status RETURN_OR_REFUND_REQUEST_COMPLETE, type
+        REFUND or RETURN_AND_REFUND): asked for in the search and checked again here. Each
+        becomes a RefundEvent with TikTok's return_id as refund_id, refund_amount.refund_total
+        as the amount (the buyer's money back: subtotal, shipping and tax) and the return's
+        update_time — when it completed — as posted_at. A return updated again later is served
+        again with the same id."""
+        if _second(until) <= _second(since):
+            return ChangePage(())
+        params = {
+            "page_size": str(RETURNS_PAGE_SIZE),
+            "sort_field": "update_time",
+            "sort_order": "ASC",
+        }
+        if page_token:
+            params["page_token"] = page_token
+        body = {
+            "update_time_ge": _second(since),
+            "update_time_lt": _second(until),
+            "return_status": [REFUND_COMPLETE],
+            "return_types": list(REFUND_TYPES),
+        }
+        data = self._call("POST", "/return_refund/202309/returns/search", params=params, body=body)
+        refunds = (_refund_event(r) for r in data.get("return_orders") or [])
+        items = tuple(r for r in refunds if r is not None)
+        token = str(data.get("next_page_token") or "")
+        del data  # the raw page (with the buyer's words) goes no further than this function
+        return ChangePage(items, token)
+
     # --- projection: the one place raw orders are read ---
     def _project(self, order: dict, match: BuyerHint | None) -> OrderProjection:
         payment = order.get("payment") or {}
@@ -288,6 +358,14 @@ class TikTokConnector:
             raise PermanentError(
                 "TikTok Shop rejected the request signature — check the app secret (Partner "
                 "Center → App & Service → App secret)."
+            )
+        if code == INVALID_PARAMETER and params.get("page_token") and response.status_code < 500:
+            # (Checked before the token codes: 36009003 is in their 360xxx range.) Our own
+            # parameters are fixed and valid: what TikTok refuses is the page token
+            # (expired, or not from this search).
+            raise PageExpired(
+                "TikTok Shop no longer accepts the page token of this search; start the window "
+                "again from its first page."
             )
         if isinstance(code, int) and is_token_code(code):
             raise _TokenRejected(code)
@@ -394,6 +472,32 @@ class TikTokConnector:
             if refresh_expiry
             else {},
         )
+
+
+def _second(moment: datetime) -> int:
+    """The whole Unix second `moment` falls in (TikTok times are whole seconds)."""
+    return math.floor(moment.timestamp())
+
+
+def _refund_event(record: dict) -> RefundEvent | None:
+    """A return_orders[] entry → RefundEvent, if it is a completed refund that gave money back."""
+    if not isinstance(record, dict):
+        return None
+    if record.get("return_status") != REFUND_COMPLETE:
+        return None
+    if record.get("return_type") not in REFUND_TYPES:
+        return None
+    money = record.get("refund_amount") or {}
+    amount = _decimal(money.get("refund_total")) if isinstance(money, dict) else None
+    if not record.get("return_id") or not record.get("order_id") or not amount or amount <= 0:
+        return None
+    return RefundEvent(
+        order_id=str(record["order_id"]),
+        refund_id=str(record["return_id"]),
+        amount=amount,
+        currency=str(money.get("currency") or ""),
+        posted_at=_when(record.get("update_time")),
+    )
 
 
 def _when(value) -> datetime | None:

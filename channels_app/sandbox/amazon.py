@@ -1,12 +1,20 @@
-"""Amazon Selling Partner API emulator: Login with Amazon, Sellers, Orders (v2026-01-01 and v0).
+"""Amazon Selling Partner API emulator: Login with Amazon, Sellers, Orders (v2026-01-01 and v0),
+Finances (v0 listFinancialEvents: refunds).
 
 Served under `<base>/amazon`; the LWA token endpoint is `<base>/amazon/auth/o2/token`. The seller
 is whoever the access token was issued to: an order of another seller answers 404, exactly as an
-unknown order id does."""
+unknown order id does.
+
+Refunds live in the Finances API, not in Orders: each refund of an order is one event in
+`payload.FinancialEvents.RefundEventList`, shaped like Amazon's ShipmentEvent (AmazonOrderId,
+PostedDate, ShipmentItemAdjustmentList[] with OrderAdjustmentItemId, ItemChargeAdjustmentList
+(Principal negative), ItemFeeAdjustmentList (the seller's commission, returned)). Events carry no
+buyer data, as on Amazon."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import random
 import re
@@ -43,7 +51,13 @@ DEFAULT_LIMITS = {
     "getOrderV0": (0.5, 30),
     "searchOrders": (0.0056, 20),
     "getMarketplaceParticipations": (0.016, 15),
+    "listFinancialEvents": (0.5, 30),
 }
+FINANCES_PAGE_MAX = 100
+# NextToken lifetime (Amazon does not publish one for Finances; searchOrders' is 24 hours).
+PAGE_TOKEN_TTL = 24 * 3600
+COMMISSION = Decimal("0.15")  # the referral fee charged on a sale, returned on a refund
+REFUND_COMMISSION = Decimal("0.20")  # of that fee, what Amazon keeps on a refund
 
 # 2026-01-01 fulfillmentStatus → v0 OrderStatus
 V0_STATUS = {
@@ -99,8 +113,36 @@ class AmazonOrder:
     buyer: dict = field(default_factory=dict)  # PII: only with includedData=BUYER
     recipient: dict = field(default_factory=dict)  # PII: only with includedData=RECIPIENT
     fulfilled_by: str = "MERCHANT"
-    # Refunds live in the Finances API, not in Orders: kept here for the demo, never served.
+    # The sum of its refunds. Orders does not serve it: refunds are served as financial events
+    # (see AmazonRefund and listFinancialEvents).
     refunded: Decimal = Decimal("0")
+
+
+@dataclass
+class AmazonAdjustment:
+    """One ShipmentItemAdjustment of a refund event: the part refunded on one order item."""
+
+    adjustment_item_id: str  # Amazon's OrderAdjustmentItemId
+    order_item_id: str
+    sku: str
+    quantity: int
+    principal: Decimal  # positive here; served negative (money going back to the buyer)
+
+
+@dataclass
+class AmazonRefund:
+    """A refund as the Finances API posts it: one RefundEventList entry."""
+
+    order_id: str
+    seller_id: str
+    marketplace_id: str
+    posted: float
+    currency: str
+    adjustments: list[AmazonAdjustment]
+
+    @property
+    def amount(self) -> Decimal:
+        return sum((a.principal for a in self.adjustments), Decimal("0"))
 
 
 class AmazonEmulator:
@@ -109,11 +151,16 @@ class AmazonEmulator:
         self.apps: dict[str, AmazonApp] = {}
         self.sellers: dict[str, AmazonSeller] = {}
         self.orders: dict[str, AmazonOrder] = {}
+        self.refunds: list[AmazonRefund] = []  # financial events, in posting order
         self.access_tokens: dict[str, tuple[str, float]] = {}  # token → (seller id, expiry)
         self.limits = dict(DEFAULT_LIMITS)
         self.buckets: dict[tuple[str, str], TokenBucket] = {}
-        # searchOrders only sees changes older than this (Amazon's own lag is about 2 minutes).
+        # Amazon's publishing lag (about 2 minutes there). searchOrders only sees changes older
+        # than this, and listFinancialEvents refuses a PostedAfter/PostedBefore later than now
+        # minus this. 0 (the default) models a platform that publishes at once: windows may
+        # then end in the future, and everything posted so far is served.
         self.search_lag_seconds = 0.0
+        self.page_token_ttl = PAGE_TOKEN_TTL
 
     # --- state helpers used by seed_demo, tests and the control API ---
     def add_app(self, client_id: str, client_secret: str) -> AmazonApp:
@@ -165,6 +212,42 @@ class AmazonEmulator:
             order.updated = max(time.time(), order.updated + 0.001)
             return order
 
+    def record_refund(
+        self, order_id: str, amount: Decimal, *, posted: float | None = None
+    ) -> AmazonRefund:
+        """Post one refund event of `amount` on an order, spread over its items by value."""
+        with self.sb.lock:
+            order = self.orders[order_id]
+            amount = Decimal(str(amount))
+            values = [i.price * i.quantity for i in order.items]
+            whole = sum(values, Decimal("0")) or Decimal("1")
+            adjustments, left = [], amount
+            for n, (item, value) in enumerate(zip(order.items, values, strict=True), start=1):
+                if n == len(order.items):
+                    share = left  # the last item takes what rounding left over
+                else:
+                    share = min(left, (amount * value / whole).quantize(Decimal("0.01")))
+                left -= share
+                adjustments.append(
+                    AmazonAdjustment(
+                        adjustment_item_id=str(random.randint(10**13, 10**14 - 1)),
+                        order_item_id=_order_item_id(order, n),
+                        sku=item.sku,
+                        quantity=item.quantity,
+                        principal=share,
+                    )
+                )
+            refund = AmazonRefund(
+                order_id=order.order_id,
+                seller_id=order.seller_id,
+                marketplace_id=order.marketplace_id,
+                posted=time.time() if posted is None else posted,
+                currency=order.currency,
+                adjustments=[a for a in adjustments if a.principal] or adjustments[:1],
+            )
+            self.refunds.append(refund)
+            return refund
+
     def expire_access_tokens(self) -> None:
         with self.sb.lock:
             for key, (seller, _) in list(self.access_tokens.items()):
@@ -185,6 +268,7 @@ class AmazonEmulator:
             ("GET", r"^/orders/2026-01-01/orders$", "searchOrders"),
             ("GET", r"^/orders/2026-01-01/orders/([^/]+)$", "getOrder"),
             ("GET", r"^/orders/v0/orders/([^/]+)$", "getOrderV0"),
+            ("GET", r"^/finances/v0/financialEvents$", "listFinancialEvents"),
         ]
         for method, pattern, operation in routes:
             match = re.match(pattern, req.path)
@@ -377,7 +461,7 @@ class AmazonEmulator:
             before = parse_iso(q[before_key])
             if before is None:
                 return _errors(400, "InvalidInput", "Dates must be in ISO 8601 format.")
-            upper = min(upper, before)
+            upper = min(upper, before) if self.search_lag_seconds else before
         included = _included(req)
         if included is None:
             return _errors(400, "InvalidInput", "Invalid includedData value.")
@@ -410,6 +494,80 @@ class AmazonEmulator:
         body[before_key] = iso(upper)
         return json_response(200, body)
 
+    def _listFinancialEvents(self, req: Request, seller: AmazonSeller) -> Response:
+        """Finances v0: events posted in [PostedAfter, PostedBefore), oldest first.
+
+        Both times must be at least `search_lag_seconds` old (Amazon: two minutes; no limit when
+        it is 0); PostedBefore defaults to that limit. The NextToken carries the window it was
+        issued for and expires after `page_token_ttl`; a token that is malformed, expired,
+        another seller's or sent with another window is refused with 400 InvalidInput."""
+        q = req.query
+        now = time.time()
+        limit = now - self.search_lag_seconds
+        lagging = self.search_lag_seconds > 0
+        try:
+            page_size = int(q.get("MaxResultsPerPage") or FINANCES_PAGE_MAX)
+        except ValueError:
+            page_size = 0
+        if not 1 <= page_size <= FINANCES_PAGE_MAX:
+            return _errors(400, "InvalidInput", "MaxResultsPerPage must be between 1 and 100.")
+        after = parse_iso(q["PostedAfter"]) if q.get("PostedAfter") else None
+        before = parse_iso(q["PostedBefore"]) if q.get("PostedBefore") else None
+        if (q.get("PostedAfter") and after is None) or (q.get("PostedBefore") and before is None):
+            return _errors(400, "InvalidInput", "Dates must be in ISO 8601 format.")
+        if before is not None and after is None:
+            return _errors(
+                400, "InvalidInput", "PostedAfter must be given when PostedBefore is given."
+            )
+        if lagging and ((after or 0.0) > limit or (before or 0.0) > limit):
+            return _errors(
+                400,
+                "InvalidInput",
+                "Date range is invalid: PostedAfter and PostedBefore must be no later than two "
+                "minutes before the request was submitted.",
+            )
+        if after is not None and before is not None and before <= after:
+            return _errors(400, "InvalidInput", "PostedBefore must be later than PostedAfter.")
+        window = (after if after is not None else 0.0, before if before is not None else limit)
+        offset = 0
+        if q.get("NextToken"):
+            page = _decode_finances_token(q["NextToken"])
+            fresh = page is not None and now - page["t"] <= self.page_token_ttl
+            same = (
+                page is not None
+                and page["s"] == seller.seller_id
+                and (after is None or page["a"] == window[0])
+                and (before is None or page["b"] == window[1])
+            )
+            if not (fresh and same):
+                return _errors(400, "InvalidInput", "Invalid or expired NextToken.")
+            offset, window = page["o"], (page["a"], page["b"])
+        events = sorted(
+            (
+                r
+                for r in self.refunds
+                if r.seller_id == seller.seller_id and window[0] <= r.posted < window[1]
+            ),
+            key=lambda r: r.posted,
+        )
+        chunk = events[offset : offset + page_size]
+        payload: dict = {
+            "FinancialEvents": {
+                "ShipmentEventList": [],
+                "ShipmentSettleEventList": [],
+                "RefundEventList": [_refund_event(r) for r in chunk],
+                "GuaranteeClaimEventList": [],
+                "ChargebackEventList": [],
+                "AdjustmentEventList": [],
+                "ServiceFeeEventList": [],
+            }
+        }
+        if offset + page_size < len(events):
+            payload["NextToken"] = _encode_finances_token(
+                {"o": offset + page_size, "a": window[0], "b": window[1], "s": seller.seller_id}
+            )
+        return json_response(200, {"payload": payload})
+
     def _owned(self, seller: AmazonSeller, order_id: str):
         order = self.orders.get(order_id)
         # Another seller's order is indistinguishable from one that does not exist.
@@ -431,7 +589,7 @@ class AmazonEmulator:
             },
             "orderItems": [
                 {
-                    "orderItemId": f"{order.order_id.replace('-', '')[:10]}{n:04d}",
+                    "orderItemId": _order_item_id(order, n),
                     "quantityOrdered": item.quantity,
                     "product": {"asin": item.asin, "title": item.title, "sellerSku": item.sku},
                     **(
@@ -478,6 +636,77 @@ INCLUDED_DATA = {
     "PAYMENT",
     "FULFILLMENT_ORDERS",
 }
+
+
+def _order_item_id(order: AmazonOrder, n: int) -> str:
+    return f"{order.order_id.replace('-', '')[:10]}{n:04d}"
+
+
+def _amount(value: Decimal, currency: str) -> dict:
+    # Finances v0 money: a JSON number, not a string (the Orders API uses strings).
+    return {"CurrencyCode": currency, "CurrencyAmount": float(value)}
+
+
+def _refund_event(refund: AmazonRefund) -> dict:
+    """One RefundEventList entry (a ShipmentEvent) as Finances v0 serves it."""
+    items = []
+    for adj in refund.adjustments:
+        commission = (adj.principal * COMMISSION).quantize(Decimal("0.01"))
+        kept = (commission * REFUND_COMMISSION).quantize(Decimal("0.01"))
+        items.append(
+            {
+                "SellerSKU": adj.sku,
+                "OrderItemId": adj.order_item_id,
+                "OrderAdjustmentItemId": adj.adjustment_item_id,
+                "QuantityShipped": adj.quantity,
+                "ItemChargeAdjustmentList": [
+                    {
+                        "ChargeType": "Principal",
+                        "ChargeAmount": _amount(-adj.principal, refund.currency),
+                    },
+                    {"ChargeType": "Tax", "ChargeAmount": _amount(Decimal("0"), refund.currency)},
+                ],
+                # The seller's fees, not the buyer's money: the commission comes back to the
+                # seller, less the refund administration fee Amazon keeps.
+                "ItemFeeAdjustmentList": [
+                    {"FeeType": "Commission", "FeeAmount": _amount(commission, refund.currency)},
+                    {"FeeType": "RefundCommission", "FeeAmount": _amount(-kept, refund.currency)},
+                ],
+                "PromotionAdjustmentList": [],
+            }
+        )
+    return {
+        "AmazonOrderId": refund.order_id,
+        "SellerOrderId": refund.order_id,
+        "MarketplaceName": MARKETPLACES[refund.marketplace_id][0],
+        "PostedDate": iso(refund.posted),
+        "ShipmentItemAdjustmentList": items,
+    }
+
+
+def _encode_finances_token(page: dict) -> str:
+    page = dict(page, t=time.time())
+    raw = json.dumps(page, sort_keys=True).encode()
+    check = hashlib.sha256(raw).hexdigest()[:16]  # tells a mangled token from a real one
+    return base64.urlsafe_b64encode(raw).decode() + "." + check
+
+
+def _decode_finances_token(value: str) -> dict | None:
+    try:
+        body, check = value.rsplit(".", 1)
+        raw = base64.urlsafe_b64decode(body.encode())
+        if hashlib.sha256(raw).hexdigest()[:16] != check:
+            return None
+        page = json.loads(raw)
+        return {
+            "o": int(page["o"]),
+            "a": float(page["a"]),
+            "b": float(page["b"]),
+            "s": str(page["s"]),
+            "t": float(page["t"]),
+        }
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _included(req: Request) -> set[str] | None:

@@ -31,7 +31,7 @@ POST /_sandbox/rate_limits                    {operation, rate, burst}          
 POST /_sandbox/shopify/bucket                 {shop, maximum, restore_rate}
 POST /_sandbox/tokens/expire                  {platform?}
 POST /_sandbox/orders                         {platform, owner, …order fields} → {order_id}
-POST /_sandbox/orders/<platform>/<id>/refund  {amount?}
+POST /_sandbox/orders/<platform>/<id>/refund  {amount?}   (Amazon, TikTok: also a refund event)
 POST /_sandbox/orders/<platform>/<id>/cancel
 POST /_sandbox/orders/<platform>/<id>/update  {field: value, …}
 POST /_sandbox/shopify/webhooks/send          {url, topic, order_id, event_id?, secret?}

@@ -62,7 +62,8 @@ class Sandbox:
 
     # --- rate limits and counters ---
     def set_rate_limit(self, operation: str, rate: float, burst: int) -> None:
-        """Amazon's per-seller token bucket for one operation (getOrder, searchOrders, …)."""
+        """Amazon's per-seller token bucket for one operation (getOrder, searchOrders,
+        listFinancialEvents, …)."""
         self.amazon.set_rate_limit(operation, rate, burst)
 
     def set_shopify_bucket(self, shop: str, maximum: float, restore_rate: float) -> None:
@@ -100,9 +101,11 @@ class Sandbox:
         return self._emulator(platform).touch(order_id, **changes)
 
     def refund_order(self, platform: str, order_id: str, amount=None):
-        """Refund all or part of an order; its update time moves so changed-order searches
-        find it. Amazon and TikTok keep refunds outside their Orders APIs (Finances and
-        Return & Refund APIs), so there the order only shows as changed."""
+        """Refund all or part of an order (all of what is left by default); its update time
+        moves so changed-order searches find it. Amazon and TikTok keep refunds outside their
+        Orders APIs: each refund there is also posted as its own event with its own id, served
+        by Amazon's Finances API (listFinancialEvents) and TikTok's Return & Refund API
+        (searchReturns, a completed REFUND). Nothing is posted once nothing is left."""
         if platform == "shopify":
             return self.shopify.refund(order_id, amount)
         emulator = self._emulator(platform)
@@ -110,6 +113,11 @@ class Sandbox:
             order = emulator.orders[order_id]
             left = order.total - order.refunded
             amount = left if amount is None else min(Decimal(str(amount)), left)
+            if amount > 0:
+                if platform == "amazon":
+                    self.amazon.record_refund(order_id, amount)
+                else:
+                    self.tiktok.add_return(order_id, amount)
             return emulator.touch(order_id, refunded=order.refunded + amount)
 
     def cancel_order(self, platform: str, order_id: str):
@@ -136,10 +144,12 @@ class Sandbox:
                 "amazon": {
                     "sellers": sorted(self.amazon.sellers),
                     "orders": len(self.amazon.orders),
+                    "refund_events": len(self.amazon.refunds),
                 },
                 "tiktok": {
                     "sellers": sorted(self.tiktok.sellers),
                     "orders": len(self.tiktok.orders),
+                    "returns": len(self.tiktok.returns),
                 },
                 "shopify": {
                     "shops": {

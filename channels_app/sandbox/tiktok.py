@@ -2,7 +2,12 @@
 
 API under `<base>/tiktok`, auth under `<base>/tiktok-auth`. Every API request's `sign` is checked
 with the published algorithm; the token refresh really rotates: each refresh returns a new refresh
-token and the one just used stops working."""
+token and the one just used stops working.
+
+After-sale refunds live in the Return & Refund API, not on the order: each refund of an order is
+a return record (`POST /return_refund/202309/returns/search` → data.return_orders[] with
+return_id, order_id, return_type, return_status, refund_amount{currency, refund_total, …},
+create_time, update_time)."""
 
 from __future__ import annotations
 
@@ -33,6 +38,22 @@ INVALID_REFRESH_TOKEN = 36004004
 RATE_LIMITED = 12004001
 INTERNAL_ERROR = 36009999
 INVALID_PARAMETER = 36009003
+RETURNS_PAGE_MAX = 50
+PAGE_TOKEN_TTL = 24 * 3600  # page_token lifetime (TikTok does not publish one)
+
+RETURN_TYPES = ("REFUND", "RETURN_AND_REFUND", "REPLACEMENT")
+RETURN_STATUSES = (
+    "RETURN_OR_REFUND_REQUEST_PENDING",
+    "REFUND_OR_RETURN_REQUEST_REJECT",
+    "AWAITING_BUYER_SHIP",
+    "BUYER_SHIPPED_ITEM",
+    "REJECT_RECEIVE_PACKAGE",
+    "RETURN_OR_REFUND_REQUEST_SUCCESS",
+    "RETURN_OR_REFUND_REQUEST_CANCEL",
+    "RETURN_OR_REFUND_REQUEST_COMPLETE",
+    "AWAITING_BUYER_RESPONSE",
+)
+REFUND_COMPLETE = "RETURN_OR_REFUND_REQUEST_COMPLETE"
 
 STATUSES = (
     "UNPAID",
@@ -101,12 +122,34 @@ class TikTokOrder:
     recipient: dict = field(default_factory=dict)  # PII
     paid_time: int | None = None
     cancel_reason: str = ""
-    # After-sale refunds live in the Return & Refund API, not on the order: kept, never served.
+    # The sum of its completed refunds. The order does not serve it: refunds are served as
+    # return records (see TikTokReturn and searchReturns).
     refunded: Decimal = Decimal("0")
 
     @property
     def total(self) -> Decimal:
         return self.sub_total + self.shipping_fee + self.tax
+
+
+@dataclass
+class TikTokReturn:
+    """A return/refund request as the Return & Refund API serves it."""
+
+    return_id: str
+    order_id: str
+    shop_id: str
+    return_type: str
+    return_status: str
+    currency: str
+    refund_subtotal: Decimal
+    create_time: int
+    update_time: int
+    line_item_ids: list[str] = field(default_factory=list)
+    return_reason_text: str = "Changed my mind"
+
+    @property
+    def refund_total(self) -> Decimal:
+        return self.refund_subtotal
 
 
 class TikTokEmulator:
@@ -115,6 +158,8 @@ class TikTokEmulator:
         self.apps: dict[str, TikTokApp] = {}
         self.sellers: dict[str, TikTokSeller] = {}
         self.orders: dict[str, TikTokOrder] = {}
+        self.returns: dict[str, TikTokReturn] = {}
+        self.page_token_ttl = PAGE_TOKEN_TTL
         # access token → (open id, app key, expiry)
         self.access_tokens: dict[str, tuple[str, str, float]] = {}
         self.retired_refresh_tokens: set[str] = set()
@@ -172,6 +217,48 @@ class TikTokEmulator:
                 setattr(order, key, value)
             order.update_time = max(int(time.time()), order.update_time + 1)
             return order
+
+    def add_return(
+        self,
+        order_id: str,
+        amount,
+        *,
+        status: str = REFUND_COMPLETE,
+        return_type: str = "REFUND",
+        when: int | None = None,
+    ) -> TikTokReturn:
+        """A return/refund record on an order (Sandbox.refund_order adds completed ones)."""
+        if status not in RETURN_STATUSES or return_type not in RETURN_TYPES:
+            raise ValueError(f"Unknown return status or type: {status}, {return_type}")
+        with self.sb.lock:
+            order = self.orders[order_id]
+            now = int(time.time()) if when is None else int(when)
+            while True:
+                return_id = str(random.randint(4_035 * 10**15, 4_040 * 10**15 - 1))
+                if return_id not in self.returns:
+                    break
+            record = self.returns[return_id] = TikTokReturn(
+                return_id=return_id,
+                order_id=order.id,
+                shop_id=order.shop_id,
+                return_type=return_type,
+                return_status=status,
+                currency=order.currency,
+                refund_subtotal=Decimal(str(amount)),
+                create_time=now,
+                update_time=now,
+                line_item_ids=[line["id"] for line in order.line_items[:1]],
+            )
+            return record
+
+    def update_return(self, return_id: str, **changes) -> TikTokReturn:
+        """Change a return (its status, …) and move its update time."""
+        with self.sb.lock:
+            record = self.returns[return_id]
+            for key, value in changes.items():
+                setattr(record, key, value)
+            record.update_time = max(int(time.time()), record.update_time + 1)
+            return record
 
     def expire_access_tokens(self) -> None:
         with self.sb.lock:
@@ -248,6 +335,7 @@ class TikTokEmulator:
             ("GET", "/authorization/202309/shops"): ("getAuthorizedShops", False),
             ("GET", "/order/202309/orders"): ("getOrderDetail", True),
             ("POST", "/order/202309/orders/search"): ("searchOrders", True),
+            ("POST", "/return_refund/202309/returns/search"): ("searchReturns", True),
         }
         route = routes.get((req.method, req.path))
         if route is None:
@@ -372,6 +460,117 @@ class TikTokEmulator:
         }
         return _envelope(200, 0, "Success", data)
 
+    def _searchReturns(self, req: Request, seller, shop: TikTokShop) -> Response:
+        """Return & Refund API 202309: the shop's returns matching the body's filters.
+
+        The page_token remembers the search it came from and expires after `page_token_ttl`;
+        a malformed, expired or foreign token is refused with 36009003, like a bad parameter."""
+        q = req.query
+        try:
+            page_size = int(q.get("page_size") or 0)
+        except ValueError:
+            page_size = 0
+        if not 1 <= page_size <= RETURNS_PAGE_MAX:
+            return _envelope(
+                400, INVALID_PARAMETER, f"page_size must be between 1 and {RETURNS_PAGE_MAX}."
+            )
+        body = req.json()
+        if not isinstance(body, dict):
+            return _envelope(400, INVALID_PARAMETER, "The body must be a JSON object.")
+        sort_field = q.get("sort_field") or "create_time"
+        if sort_field not in ("create_time", "update_time"):
+            return _envelope(400, INVALID_PARAMETER, "sort_field is create_time or update_time.")
+        sort_order = (q.get("sort_order") or "DESC").upper()
+        bounds = {}
+        for key in ("create_time_ge", "create_time_lt", "update_time_ge", "update_time_lt"):
+            if key in body:
+                if not isinstance(body[key], int) or isinstance(body[key], bool):
+                    return _envelope(400, INVALID_PARAMETER, f"{key} must be a Unix timestamp.")
+                bounds[key] = body[key]
+        lists = {}
+        for key in ("return_ids", "order_ids", "return_types", "return_status"):
+            if key in body:
+                if not isinstance(body[key], list):
+                    return _envelope(400, INVALID_PARAMETER, f"{key} must be a list.")
+                lists[key] = {str(v) for v in body[key]}
+
+        def wanted(r: TikTokReturn) -> bool:
+            return (
+                r.shop_id == shop.id
+                and r.create_time >= bounds.get("create_time_ge", 0)
+                and r.create_time < bounds.get("create_time_lt", 1 << 62)
+                and r.update_time >= bounds.get("update_time_ge", 0)
+                and r.update_time < bounds.get("update_time_lt", 1 << 62)
+                and ("return_ids" not in lists or r.return_id in lists["return_ids"])
+                and ("order_ids" not in lists or r.order_id in lists["order_ids"])
+                and ("return_types" not in lists or r.return_type in lists["return_types"])
+                and ("return_status" not in lists or r.return_status in lists["return_status"])
+            )
+
+        matching = sorted(
+            (r for r in self.returns.values() if wanted(r)),
+            key=lambda r: (getattr(r, sort_field), r.return_id),
+            reverse=sort_order == "DESC",
+        )
+        search = hashlib.sha256(
+            json.dumps([shop.id, sort_field, sort_order, body], sort_keys=True).encode()
+        ).hexdigest()[:16]
+        offset = 0
+        if q.get("page_token"):
+            page = _decode_search_token(q["page_token"])
+            if page is None or page["w"] != search or time.time() - page["t"] > self.page_token_ttl:
+                return _envelope(400, INVALID_PARAMETER, "Invalid or expired page_token.")
+            offset = page["o"]
+        chunk = matching[offset : offset + page_size]
+        more = offset + page_size < len(matching)
+        data = {
+            "return_orders": [self._return_json(r) for r in chunk],
+            "next_page_token": _encode_search_token(offset + page_size, search) if more else "",
+            "total_count": len(matching),
+        }
+        return _envelope(200, 0, "Success", data)
+
+    def _return_json(self, r: TikTokReturn) -> dict:
+        order = self.orders.get(r.order_id)
+        lines = {line["id"]: line for line in (order.line_items if order else [])}
+        money = {
+            "currency": r.currency,
+            "refund_total": f"{r.refund_total:.2f}",
+            "refund_subtotal": f"{r.refund_subtotal:.2f}",
+            "refund_shipping_fee": "0.00",
+            "refund_tax": "0.00",
+            "retail_delivery_fee": "0.00",
+            "buyer_service_fee": "0.00",
+        }
+        return {
+            "return_id": r.return_id,
+            "order_id": r.order_id,
+            "return_type": r.return_type,
+            "return_status": r.return_status,
+            "arbitration_status": "",
+            "role": "BUYER",
+            "return_reason": "ecom_order_refund_reason_no_longer_needed",
+            "return_reason_text": r.return_reason_text,
+            "create_time": r.create_time,
+            "update_time": r.update_time,
+            "refund_amount": money,
+            "return_line_items": [
+                {
+                    "return_line_item_id": f"{r.return_id[:12]}{n:04d}",
+                    "order_line_item_id": line_id,
+                    "sku_id": lines.get(line_id, {}).get("sku_id", ""),
+                    "sku_name": lines.get(line_id, {}).get("sku_name", ""),
+                    "product_name": lines.get(line_id, {}).get("product_name", ""),
+                    "seller_sku": lines.get(line_id, {}).get("seller_sku", ""),
+                    "refund_amount": money,
+                }
+                for n, line_id in enumerate(r.line_item_ids, start=1)
+            ],
+            "return_tracking_number": "",
+            "return_method": "",
+            "can_buyer_keep_item": r.return_type == "REFUND",
+        }
+
     def _order_json(self, o: TikTokOrder) -> dict:
         return {
             "id": o.id,
@@ -444,6 +643,20 @@ def _render_fault(fault: Fault) -> Response | None:
     if fault.mode == "non_json_500":
         return html_500()
     return None
+
+
+def _encode_search_token(offset: int, search: str) -> str:
+    raw = json.dumps({"o": offset, "w": search, "t": time.time()}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_search_token(value: str) -> dict | None:
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        page = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return {"o": int(page["o"]), "w": str(page["w"]), "t": float(page["t"])}
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _encode_page(offset: int) -> str:
