@@ -40,8 +40,8 @@ from channels_app.models import Channel
 from loyalty.admin import ReadOnlyAdmin, TeamScopedAdmin
 from loyalty.errors import LoyaltyError
 
-from . import services
-from .models import Claim, ClaimStatus, ClaimTransition, Rollout, VerifiedOrder
+from . import policy, services
+from .models import ApprovalPolicy, Claim, ClaimStatus, ClaimTransition, Rollout, VerifiedOrder
 
 S = ClaimStatus
 
@@ -149,6 +149,27 @@ class AmountFilter(admin.SimpleListFilter):
         return queryset
 
 
+class PolicyFilter(admin.SimpleListFilter):
+    title = "auto-approval"
+    parameter_name = "policy"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("approved", "Approved by the policy"),
+            ("held", "Held by a policy rule"),
+            ("none", "Not judged by a policy"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "approved":
+            return queryset.filter(approved_by_policy=True)
+        if self.value() == "held":
+            return queryset.filter(policy_version__isnull=False, approved_by_policy=False)
+        if self.value() == "none":
+            return queryset.filter(policy_version__isnull=True)
+        return queryset
+
+
 # --- forms -----------------------------------------------------------------------------------
 
 
@@ -196,6 +217,14 @@ def red_flags(claim: Claim) -> list[str]:
     return flags
 
 
+def _who(step: ClaimTransition) -> str:
+    if step.actor is not None:
+        return step.actor.get_username()
+    if step.reason.startswith("approved by policy"):
+        return "auto-approval policy"
+    return "system"
+
+
 # --- the queue -------------------------------------------------------------------------------
 
 
@@ -211,11 +240,19 @@ class ClaimAdmin(TeamScopedAdmin):
         "stake_col",
         "match_col",
         "flags_col",
+        "policy_col",
         "age_col",
     )
     list_display_links = ("public_id",)
     list_select_related = ("member", "channel", "verified_order", "team")
-    list_filter = (ChannelFilter, "status", AgeFilter, BuyerMatchFilter, AmountFilter)
+    list_filter = (
+        ChannelFilter,
+        "status",
+        PolicyFilter,
+        AgeFilter,
+        BuyerMatchFilter,
+        AmountFilter,
+    )
     search_fields = ("=public_id", "order_number", "member__email", "=member__public_id")
     show_full_result_count = False
     list_per_page = 50
@@ -240,6 +277,7 @@ class ClaimAdmin(TeamScopedAdmin):
         ),
         ("Verified order (no buyer data)", {"fields": ("order_panel", "points_col")}),
         ("Red flags", {"fields": ("flags_panel",)}),
+        ("Auto-approval policy", {"fields": ("policy_panel",)}),
         ("Member's other claims", {"fields": ("history_panel",)}),
         ("Audit", {"fields": ("audit_panel",)}),
     )
@@ -257,6 +295,7 @@ class ClaimAdmin(TeamScopedAdmin):
         "order_panel",
         "points_col",
         "flags_panel",
+        "policy_panel",
         "history_panel",
         "audit_panel",
     )
@@ -336,7 +375,10 @@ class ClaimAdmin(TeamScopedAdmin):
 
     @admin.display(description="status")
     def status_words_col(self, obj):
-        return f"{obj.get_status_display()} — {services.status_words(obj)}"
+        words = f"{obj.get_status_display()} — {services.status_words(obj)}"
+        if obj.approved_by_policy:
+            words += f" ({policy.summary(obj)})"
+        return words
 
     @admin.display(description="total", ordering="verified_order__total")
     def total_col(self, obj):
@@ -355,6 +397,10 @@ class ClaimAdmin(TeamScopedAdmin):
     def flags_col(self, obj):
         n = len(red_flags(obj))
         return format_html('<span title="{}">⚑ {}</span>', "; ".join(red_flags(obj)), n) if n else 0
+
+    @admin.display(description="auto-approval")
+    def policy_col(self, obj):
+        return policy.summary(obj) or "—"
 
     @admin.display(description="age", ordering="created_at")
     def age_col(self, obj):
@@ -398,6 +444,27 @@ class ClaimAdmin(TeamScopedAdmin):
             format_html_join("", "<li>⚑ {}</li>", ((f,) for f in flags)),
         )
 
+    @admin.display(description="rules")
+    def policy_panel(self, obj):
+        if obj.policy_version is None:
+            return "Not judged by an auto-approval policy (none was on when it was verified)."
+        head = policy.summary(obj)
+        rows = [
+            (
+                "policy-pass" if r.get("passed") else "policy-fail",
+                "✓ passed" if r.get("passed") else "✗ failed",
+                r.get("label", r.get("rule", "")),
+                r.get("detail", ""),
+            )
+            for r in obj.policy_results or []
+        ]
+        return format_html(
+            '<p class="policy-summary">{}</p><table class="policy-results">'
+            "<tr><th>result</th><th>rule</th><th>detail</th></tr>{}</table>",
+            head,
+            format_html_join("", '<tr class="{}"><td>{}</td><td>{}</td><td>{}</td></tr>', rows),
+        )
+
     @admin.display(description="history")
     def history_panel(self, obj):
         others = (
@@ -437,7 +504,7 @@ class ClaimAdmin(TeamScopedAdmin):
                 t.created_at,
                 t.get_from_status_display(),
                 t.get_to_status_display(),
-                t.actor.get_username() if t.actor else "system",
+                _who(t),
                 t.reason or "—",
             )
             for t in steps
@@ -467,6 +534,14 @@ class ClaimAdmin(TeamScopedAdmin):
             "show_close": True,
         }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["policy_summary"] = policy.summary(obj)
+            context["policy_failed"] = [
+                r for r in obj.policy_results or [] if not r.get("passed", False)
+            ]
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _decide(self, request, object_id, decide, success):
         obj = self.get_object(request, unquote(object_id))
@@ -608,6 +683,21 @@ class VerifiedOrderAdmin(ReadOnlyAdmin):
     list_filter = ("delivered", "cancelled", "buyer_match")
     search_fields = ("order_id",)
     list_select_related = ("channel",)
+
+
+@admin.register(ApprovalPolicy)
+class ApprovalPolicyAdmin(ReadOnlyAdmin):
+    """The policy versions are their own audit trail: read-only here. Team admins change the
+    policy in Console → Claims, which writes a new version."""
+
+    list_display = ("channel", "version", "enabled", "rules_col", "changed_by", "created_at")
+    list_filter = ("enabled",)
+    list_select_related = ("channel", "team", "changed_by")
+    search_fields = ("=channel__public_id", "channel__name")
+
+    @admin.display(description="rules")
+    def rules_col(self, obj):
+        return "; ".join(policy.rule_words(obj, obj.team.currency)) or "—"
 
 
 @admin.register(Rollout)

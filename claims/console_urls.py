@@ -7,4 +7,5 @@ app_name = "claims_console"
 urlpatterns = [
     path("", console.claims_overview, name="overview"),
     path("<str:public_id>/rollout/", console.rollout_change, name="rollout"),
+    path("<str:public_id>/policy/", console.policy_page, name="policy"),
 ]

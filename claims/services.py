@@ -257,11 +257,53 @@ def _check_reviewer(claim: Claim, reviewer) -> None:
 
 
 def claim_approve(*, claim: Claim, reviewer, reason: str = "") -> Claim:
-    """pending_review → approved → award through the ledger → awarded, in one transaction.
-
-    The award key (``amazon-order:<id>``) makes the order earn once, whoever claims it."""
+    """A reviewer approves: pending_review → approved → award through the ledger → awarded, in
+    one transaction. The award key (``amazon-order:<id>``) makes the order earn once, whoever
+    claims it."""
     _check_reviewer(claim, reviewer)
+    return _approve_and_award(
+        claim=claim,
+        actor=reviewer,
+        reason=reason or "approved",
+        reviewed_by=reviewer,
+        reviewed_at=timezone.now(),
+    )
+
+
+def claim_approve_by_policy(*, claim: Claim, version: int, results: list[dict]) -> Claim:
+    """The team's auto-approval policy approves a claim that passed every rule: the same path
+    as a person's approval, with no actor and no reviewer, and the policy's verdict recorded.
+
+    Only ``claims.policy.apply_policy`` calls this, after evaluating the rules under the
+    member's lock."""
+    return _approve_and_award(
+        claim=claim,
+        actor=None,
+        reason=f"approved by policy v{version}",
+        reviewed_by=None,
+        reviewed_at=timezone.now(),
+        approved_by_policy=True,
+        policy_version=version,
+        policy_results=results,
+    )
+
+
+def lock_member(member_id: int) -> None:
+    """Take the member's row lock (the lock loyalty's ledger writers take first). Inside an
+    open transaction only. Claims take it before their own row — member first, then claim, as
+    the ledger does member then hold — so a reviewer and the policy approving at once queue
+    instead of deadlocking."""
+    Member.objects.select_for_update(of=("self",)).filter(pk=member_id).values_list(
+        "pk", flat=True
+    ).first()
+
+
+def _approve_and_award(*, claim: Claim, actor, reason: str, **fields) -> Claim:
+    """The one approval path (a reviewer's and the policy's). Callers check who may approve.
+
+    ``fields`` are saved with the approved transition (who reviewed, the policy's verdict)."""
     with transaction.atomic():
+        lock_member(claim.member_id)
         locked = (
             Claim.objects.select_for_update(of=("self",))
             .select_related("member", "verified_order", "channel")
@@ -277,15 +319,7 @@ def claim_approve(*, claim: Claim, reviewer, reason: str = "") -> Claim:
             .exists()
         ):
             raise AlreadyClaimed("This order has already earned points on another claim.")
-        now = timezone.now()
-        locked = claim_transition(
-            claim=locked,
-            to=S.APPROVED,
-            actor=reviewer,
-            reason=reason or "approved",
-            reviewed_by=reviewer,
-            reviewed_at=now,
-        )
+        locked = claim_transition(claim=locked, to=S.APPROVED, actor=actor, reason=reason, **fields)
         kind = locked.channel.kind
         result = loyalty_services.points_award(
             member=locked.member,
@@ -304,7 +338,7 @@ def claim_approve(*, claim: Claim, reviewer, reason: str = "") -> Claim:
         locked = claim_transition(
             claim=locked,
             to=S.AWARDED,
-            actor=reviewer,
+            actor=actor,
             reason=f"+{points} points",
             points_awarded=points,
             ledger_entry=result.entry,

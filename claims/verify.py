@@ -1,5 +1,7 @@
 """Verify one claim: fetch the order through the team's own channel, keep its non-PII
-projection, preview the points and hand it to a reviewer (M1: verification never awards).
+projection, preview the points and hand it to a reviewer. Verification itself never awards;
+once the claim waits for review (committed), the channel's auto-approval policy — when a team
+turned one on — may approve it through the reviewers' own path (``claims.policy``).
 
 The caller (the Celery task) re-schedules when this returns a delay."""
 
@@ -23,7 +25,7 @@ from channels_app.connectors.base import (
 )
 from loyalty.selectors import purchase_points_preview
 
-from . import pacing, services
+from . import pacing, policy, services
 from .models import Claim, ClaimStatus, Rollout, VerifiedOrder
 
 log = logging.getLogger(__name__)
@@ -174,7 +176,14 @@ def _verified(claim: Claim, order: OrderProjection) -> Outcome:
             points_preview=preview,
             **fields,
         )
-    return Outcome(S.PENDING_REVIEW)
+    # After the commit above: a claim the policy does not approve (or cannot, for whatever
+    # reason) stays pending_review, safely in the queue.
+    try:
+        judged = policy.apply_policy(claim)
+    except Exception:  # noqa: BLE001 - the claim is already waiting for a person
+        log.exception("claim %s: auto-approval policy failed; left for review", claim.public_id)
+        return Outcome(S.PENDING_REVIEW)
+    return Outcome(judged.status)
 
 
 def due_claims(now=None) -> list[int]:

@@ -71,3 +71,30 @@ def test_member_claims_bob_approves_member_sees_points(
     page.goto("/p/alpha/")
     expect(page.get_by_test_id("balance")).to_have_text(f"{entry.points:,}")
     page.screenshot(path=ARTIFACTS / "portal-claim-awarded.png", full_page=True)
+
+
+def test_admin_turns_auto_approval_on_with_confirmation_on_a_phone(phone, alice, tiktok_channel):
+    from claims.models import ApprovalPolicy
+
+    staff_sign_in(phone, "alice@alpha.test", next_url="/console/claims/")
+    phone.get_by_role("link", name=f"Auto-approval policy of {tiktok_channel.name}").click()
+    warning = phone.locator("#policy-warning")
+    expect(warning).to_contain_text("without a person looking at them")
+    expect(warning).to_contain_text("with it off, every claim waits for a reviewer")
+
+    phone.get_by_label("Order delivered").check()
+    phone.get_by_label("Order amount at most a limit").check()
+    phone.get_by_label("Largest order amount (USD)").fill("150")
+    phone.get_by_label("Approve claims that pass every rule automatically").check()
+    phone.get_by_role("button", name="Save policy").click()
+    expect(phone.get_by_text("Tick this box to confirm")).to_be_visible()  # not without it
+    assert not ApprovalPolicy.objects.exists()
+
+    phone.get_by_label("I understand").check()
+    phone.get_by_role("button", name="Save policy").click()
+    expect(phone.get_by_test_id("policy-state")).to_contain_text("auto-approval on")
+    expect(phone.get_by_text("auto-approval is on (version 1)")).to_be_visible()
+    expect(phone.locator("#policy-v1")).to_contain_text("alice@alpha.test")
+    phone.screenshot(path=ARTIFACTS / "console-auto-approval-phone.png", full_page=True)
+    policy = ApprovalPolicy.objects.get()
+    assert policy.enabled and policy.require_delivered and str(policy.max_amount) == "150.00"
