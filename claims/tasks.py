@@ -36,3 +36,19 @@ def retry_due_claims() -> int:
         else:
             verify_claim.delay(claim_id)
     return len(ids)
+
+
+@shared_task(acks_late=True)
+def clawback_pass(team_id: int | None = None) -> int:
+    """Periodic (beat): read every connected marketplace channel's changes since its watermark
+    and claw back cancelled or refunded awards. Returns the reversals made."""
+    from loyalty.models import Team
+
+    from . import clawback
+
+    team = Team.objects.get(pk=team_id) if team_id is not None else None
+    reports = clawback.run_pass(team=team)
+    for report in reports:
+        if report.outcome != "idle":
+            log.info("claw-back: %s", report)
+    return sum(r.reversals for r in reports)
