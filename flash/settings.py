@@ -99,8 +99,10 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
-# Several deployments (or test runs) sharing one Redis database keep their cache keys apart.
+# Several deployments (or test runs) sharing one Redis database keep their keys apart: the
+# cache's, the claim pacing buckets' (claims/pacing.py) and, below, the broker's.
 CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
+PACING_KEY_PREFIX = env.str("PACING_KEY_PREFIX", default="flash")
 
 # Celery: with no broker configured, tasks run in-process (eagerly) so the demo needs
 # nothing but Python. Production sets CELERY_BROKER_URL (Redis or RabbitMQ).

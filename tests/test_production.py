@@ -19,6 +19,7 @@ import pytest
 from celery.signals import task_postrun, task_prerun
 from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
 from django.http import HttpResponse
 from django.test import RequestFactory
@@ -495,3 +496,55 @@ def test_make_runs_preflight_refuses_without_postgres_redis_and_a_broker():
 
     proc = preflight(SECRET_KEY=None)
     assert proc.returncode == 1 and "SECRET_KEY must be set" in proc.stderr
+
+
+# --- vault key rotation ------------------------------------------------------------------
+
+OLD_RING = "k1:" + "MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTE="  # b"1" * 32
+NEW_RING = "k9:" + "OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk=," + OLD_RING
+
+
+@pytest.mark.django_db
+def test_rotate_vault_key_reseals_channels_webhook_secrets_and_claims_postal_codes(
+    settings, team_a, member_a
+):
+    """Every place a sealed value lives: a key retired while a webhook signing secret or a
+    waiting claim's postal code still needs it would lose that value for good."""
+    from channels_app import vault
+    from channels_app.models import Channel
+    from claims import services as claim_services
+    from events import services as event_services
+
+    settings.FLASH_VAULT_KEYS = OLD_RING
+    channel = Channel(team=team_a, kind="amazon", name="US", config={})
+    channel.set_secret("refresh_token", "Atzr|rotation-sentinel")
+    channel.save()
+    endpoint, signing_secret = event_services.endpoint_create(
+        team=team_a, url="https://hooks.brand.example/flash", event_types=["points.awarded"]
+    )
+    claim_services.rollout_set(channel=channel, stage="on")
+    claim = claim_services.claim_submit(
+        member=member_a,
+        channel_public_id=channel.public_id,
+        order_number="114-3941689-8772232",
+        postal_code="98101",
+    )
+    assert vault.key_id_of(claim.sealed_postal_code) == "k1"
+
+    settings.FLASH_VAULT_KEYS = NEW_RING  # the new key first, the old one still in the ring
+    with pytest.raises(CommandError, match="1 channel secret.*1 webhook.*1 claim postal"):
+        call_command("rotate_vault_key", "--check", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("rotate_vault_key", stdout=out)
+    assert "3 secret(s) re-encrypted under key 'k9'" in out.getvalue()
+
+    settings.FLASH_VAULT_KEYS = NEW_RING.split(",")[0]  # the old key retired
+    call_command("rotate_vault_key", "--check", stdout=io.StringIO())
+    for obj in (channel, endpoint, claim):
+        obj.refresh_from_db()
+    assert channel.secret("refresh_token") == "Atzr|rotation-sentinel"
+    assert event_services.endpoint_secret(endpoint=endpoint) == signing_secret
+    assert claim_services.postal_code_of(claim) == "98101"
+    again = io.StringIO()
+    call_command("rotate_vault_key", stdout=again)
+    assert again.getvalue().startswith("0 secret(s)")
