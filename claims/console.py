@@ -16,7 +16,15 @@ from loyalty import errors
 from loyalty.console.auth import console_view, forbidden
 
 from . import policy, services
-from .models import ACTIVE_STATUSES, ApprovalPolicy, Claim, ClaimStatus, Rollout, Stage
+from .models import (
+    ACTIVE_STATUSES,
+    ApprovalPolicy,
+    Claim,
+    ClaimStatus,
+    ClawbackCursor,
+    Rollout,
+    Stage,
+)
 from .services import CLAIM_KINDS
 
 WARNING = (
@@ -33,9 +41,11 @@ def claims_overview(request):
         .annotate(
             waiting=Count("claims", filter=Q(claims__status__in=ACTIVE_STATUSES)),
             to_review=Count("claims", filter=Q(claims__status=ClaimStatus.PENDING_REVIEW)),
+            reversed=Count("claims", filter=Q(claims__status=ClaimStatus.REVERSED)),
         )
         .order_by("kind", "name")
     )
+    clawback = _clawback_state(request.team)
     stages = dict(Rollout.objects.filter(team=request.team).values_list("channel_id", "stage"))
     policies = _policies_in_force(request.team)
     rows = [
@@ -44,10 +54,22 @@ def claims_overview(request):
             stages.get(ch.pk, Stage.OFF),
             ch.status == Status.NEEDS_ATTENTION,
             policies.get(ch.pk),
+            clawback.get(ch.pk),
         )
         for ch in channels
     ]
     return render(request, "claims/console.html", {"rows": rows, "stages": Stage.choices})
+
+
+def _clawback_state(team) -> dict[int, dict]:
+    """How far the refund claw-back job has read each channel: the older of its two feeds'
+    watermarks, and the latest error of either."""
+    state: dict[int, dict] = {}
+    for cursor in ClawbackCursor.objects.filter(channel__team=team):
+        row = state.setdefault(cursor.channel_id, {"checked_to": cursor.watermark, "error": ""})
+        row["checked_to"] = min(row["checked_to"], cursor.watermark)
+        row["error"] = row["error"] or cursor.last_error
+    return state
 
 
 def _policies_in_force(team) -> dict[int, ApprovalPolicy]:

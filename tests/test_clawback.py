@@ -303,3 +303,25 @@ def test_command_runs_one_pass_for_a_team(sandbox, amazon_channel, team_a, team_
     assert "1 reversal(s) made." in out.getvalue()
     with pytest.raises(CommandError, match="No team"):
         call_command("clawback", "--team", "nope")
+
+
+def test_console_shows_how_far_refunds_were_checked(sandbox, amazon_channel, alice, charlie, rate):
+    from django.test import Client
+
+    order_id = emulator_order(sandbox, "amazon", "30.00")
+    awarded_claim(amazon_channel, order_id, "30.00")
+    client = Client()
+    client.force_login(alice)
+    assert "not checked yet" in client.get("/console/claims/").content.decode()
+    sandbox.cancel_order("amazon", order_id)
+    clawback.run_pass()
+    page = client.get("/console/claims/").content.decode()
+    assert "checked up to" in page and "1 claim reversed" in page
+    sandbox.set_fault("amazon", "searchOrders", "500")
+    sandbox.cancel_order("amazon", emulator_order(sandbox, "amazon", "5.00"))
+    clawback.run_pass()
+    page = client.get("/console/claims/").content.decode()
+    assert "The last claw-back check stopped" in page
+    other = Client()
+    other.force_login(charlie)
+    assert "checked up to" not in other.get("/console/claims/").content.decode()
