@@ -73,13 +73,17 @@ def _take_local(key: str, rate: float, burst: int, now: float) -> float:
         return (1 - tokens) / rate
 
 
-def _take_redis(key: str, rate: float, burst: int, now: float) -> float:
+def _client():
     global _redis
     if _redis is None:
         import redis
 
         _redis = redis.Redis.from_url(settings.REDIS_URL)
-    return float(_redis.eval(_LUA, 1, key, rate, burst, now))
+    return _redis
+
+
+def _take_redis(key: str, rate: float, burst: int, now: float) -> float:
+    return float(_client().eval(_LUA, 1, key, rate, burst, now))
 
 
 # Our bucket and the platform's cannot be in step: a request reaches the platform some time
@@ -103,6 +107,10 @@ def take(channel, operation: str = "") -> float:
 
 
 def reset() -> None:
-    """Forget the in-process buckets (tests)."""
+    """Forget the buckets, in this process and in Redis (tests: each run has its own prefix)."""
     with _lock:
         _local.clear()
+    if getattr(settings, "REDIS_URL", ""):
+        prefix = getattr(settings, "PACING_KEY_PREFIX", "flash")
+        for key in _client().scan_iter(match=f"{prefix}:claims:bucket:*", count=1000):
+            _client().delete(key)
