@@ -67,7 +67,7 @@ WORKER_COMMAND = [
     "-P", WORKER_POOL, "-c", "1",
     "--without-gossip", "--without-mingle", "-l", "warning",
 ]  # fmt: skip
-QUEUE = "celery"  # Celery's default queue: a Redis list of that name in the broker database
+QUEUE = "webhooks"  # the webhook processing queue: a Redis list of that name in the broker
 SHOP_DOMAIN = "bench-store.myshopify.com"
 CLIENT_SECRET = "bench-secret-" + "0123456789abcdef" * 2  # signs the webhooks (bench data only)
 TOTAL = "42.00"  # every order: × rate 1 = 42 points

@@ -45,7 +45,7 @@ def award_key(kind: str, order_id: str) -> str:
     return f"{kind}-order:{order_id}"
 
 
-def _postal_context(claim: Claim) -> str:
+def postal_context(claim: Claim) -> str:
     return f"{claim.public_id}:postal_code"
 
 
@@ -53,7 +53,7 @@ def postal_code_of(claim: Claim) -> str | None:
     """The postal code the member typed, opened from the vault for an in-memory comparison."""
     if not claim.sealed_postal_code:
         return None
-    return vault.open_sealed(claim.sealed_postal_code, context=_postal_context(claim))
+    return vault.open_sealed(claim.sealed_postal_code, context=postal_context(claim))
 
 
 # --- the state machine -----------------------------------------------------------------------
@@ -209,7 +209,7 @@ def claim_submit(
                 postal_match="given" if postal else "not_given",
             )
             if postal:
-                claim.sealed_postal_code = vault.seal(postal, context=_postal_context(claim))
+                claim.sealed_postal_code = vault.seal(postal, context=postal_context(claim))
             with transaction.atomic():
                 claim.save()
             _record(claim, S.SUBMITTED, S.SUBMITTED, None, "submitted by the member")

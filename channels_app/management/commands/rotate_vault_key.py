@@ -121,14 +121,14 @@ class Command(BaseCommand):
         claim_model = self._model("claims", "Claim")
         if claim_model is None:
             return 0
-        from claims.services import _postal_context
+        from claims.services import postal_context
 
         rotated = 0
         for pk in self._stale_claims(current):
             claim = claim_model.objects.get(pk=pk)
             if not claim.sealed_postal_code:
                 continue  # verified meanwhile: the postal code is gone, nothing to re-seal
-            context = _postal_context(claim)
+            context = postal_context(claim)
             plain = vault.open_sealed(claim.sealed_postal_code, context=context)
             resealed = vault.seal(plain, context=context)
             # Compare-and-swap: verification clears the code; it must not come back.
