@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 # The demo's vault key is public on purpose: demo secrets are sandbox secrets.
 DEMO_ENV := DEBUG=1 DATABASE_URL=$${DEMO_DATABASE_URL:-sqlite:///db.sqlite3} \
 	PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://127.0.0.1:8000} \
-	FLASH_VAULT_KEYS=$${FLASH_VAULT_KEYS:-demo:ZGVtby1vbmx5LWtleS1mb3Itc2FuZGJveC1zZWNyZXQ=}
+	FLASH_VAULT_KEYS=$${FLASH_VAULT_KEYS:-demo:ZGVtby1vbmx5LWtleS1mb3Itc2FuZGJveC1zZWNyZXQ=} \
+	CLAWBACK_SETTLE_SECONDS=$${CLAWBACK_SETTLE_SECONDS:-0}
 TEST_DB ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/flash)
 
 .PHONY: install demo test lint bench chromium run preflight

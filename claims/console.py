@@ -61,6 +61,29 @@ def claims_overview(request):
     return render(request, "claims/console.html", {"rows": rows, "stages": Stage.choices})
 
 
+@require_POST
+@console_view
+def clawback_now(request):
+    """Check the team's marketplace refunds and cancellations now, instead of at the next run."""
+    if not request.is_team_admin:
+        return forbidden(request, "Only the team's owner or an admin can start a refund check.")
+    from celery import current_app
+
+    from .tasks import clawback_pass
+
+    if current_app.conf.task_always_eager:
+        reversals = clawback_pass(request.team.pk)
+        messages.success(
+            request, f"Refunds and cancellations checked: {reversals} reversal(s) made."
+        )
+    else:
+        clawback_pass.delay(request.team.pk)
+        messages.success(
+            request, "A refund check is on its way; this page shows its progress in a minute."
+        )
+    return redirect("claims_console:overview")
+
+
 def _clawback_state(team) -> dict[int, dict]:
     """How far the refund claw-back job has read each channel: the older of its two feeds'
     watermarks, and the latest error of either."""

@@ -204,6 +204,10 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 BEAT_HEARTBEAT_MAX_AGE = env.int("BEAT_HEARTBEAT_MAX_AGE", default=5 * 60)
+# The claw-back job's windows end this long before now (platforms publish changes late; the
+# demo's sandbox does not), and one pass stops after CLAWBACK_MAX_SECONDS (it resumes).
+CLAWBACK_SETTLE_SECONDS = env.int("CLAWBACK_SETTLE_SECONDS", default=150)
+CLAWBACK_MAX_SECONDS = env.int("CLAWBACK_MAX_SECONDS", default=300)
 # Outbound calls to the platforms give up after this many seconds (then retried later).
 CHANNEL_HTTP_TIMEOUT = env.float("CHANNEL_HTTP_TIMEOUT", default=10.0)
 # Webhook endpoints must be https:// (events carry member data); plain http only in development.

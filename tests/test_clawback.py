@@ -325,3 +325,22 @@ def test_console_shows_how_far_refunds_were_checked(sandbox, amazon_channel, ali
     other = Client()
     other.force_login(charlie)
     assert "checked up to" not in other.get("/console/claims/").content.decode()
+
+
+def test_team_admin_checks_refunds_now_from_the_console(sandbox, amazon_channel, alice, bob, rate):
+    from django.test import Client
+
+    order_id = emulator_order(sandbox, "amazon", "30.00")
+    claim = awarded_claim(amazon_channel, order_id, "30.00")
+    sandbox.cancel_order("amazon", order_id)
+    reviewer = Client()
+    reviewer.force_login(bob)
+    assert reviewer.post("/console/claims/clawback/").status_code == 403
+    claim.refresh_from_db()
+    assert claim.status == S.AWARDED
+    admin = Client()
+    admin.force_login(alice)
+    page = admin.post("/console/claims/clawback/", follow=True).content.decode()
+    assert "1 reversal(s) made" in page
+    claim.refresh_from_db()
+    assert claim.status == S.REVERSED
