@@ -93,7 +93,18 @@ def run_pass(*, team=None, max_seconds: float | None = None) -> list[FeedReport]
     reports = []
     for channel in channels.select_related("team").order_by("pk"):
         for stream in FEEDS:
-            reports.append(run_feed(channel, stream, deadline=deadline))
+            try:
+                reports.append(run_feed(channel, stream, deadline=deadline))
+            except Exception as exc:  # noqa: BLE001 - one broken feed must not stop the others
+                log.exception("claw-back %s %s failed", channel.public_id, stream)
+                reports.append(
+                    FeedReport(
+                        channel=channel.public_id,
+                        stream=stream,
+                        outcome="failed",
+                        message=f"unexpected {type(exc).__name__}; resumes at the next run",
+                    )
+                )
     return reports
 
 
@@ -120,13 +131,14 @@ def _take_lease(cursor: ClawbackCursor, now: datetime) -> bool:
 
 def run_feed(channel: Channel, stream: str, *, deadline: datetime | None = None) -> FeedReport:
     report = FeedReport(channel=channel.public_id, stream=stream, outcome="idle")
-    awarded = _awards_since(channel, None)
-    start = _earliest_purchase(awarded)
-    if start is None:
-        return report  # nothing ever earned through this channel: nothing to claw back
-    cursor, _ = ClawbackCursor.objects.get_or_create(
-        channel=channel, stream=stream, defaults={"watermark": start}
-    )
+    cursor = ClawbackCursor.objects.filter(channel=channel, stream=stream).first()
+    if cursor is None:
+        start = _earliest_purchase(_awards_since(channel, None))
+        if start is None:
+            return report  # nothing ever earned through this channel: nothing to claw back
+        cursor, _ = ClawbackCursor.objects.get_or_create(
+            channel=channel, stream=stream, defaults={"watermark": start}
+        )
     now = timezone.now()
     if not _take_lease(cursor, now):
         report.outcome = "busy"
