@@ -345,3 +345,21 @@ def test_team_admin_checks_refunds_now_from_the_console(sandbox, amazon_channel,
     assert "1 reversal(s) made" in page
     claim.refresh_from_db()
     assert claim.status == S.REVERSED
+
+
+def test_the_member_sees_the_reversal_in_the_portal(
+    client, sandbox, amazon_channel, member_a, rate
+):
+    from .test_portal import sign_in
+
+    partly = emulator_order(sandbox, "amazon", "40.00")
+    whole = emulator_order(sandbox, "amazon", "10.00")
+    awarded_claim(amazon_channel, partly, "40.00", member=member_a)
+    awarded_claim(amazon_channel, whole, "10.00", member=member_a)
+    sandbox.refund_order("amazon", partly, "10.00")
+    sandbox.refund_order("amazon", whole)
+    clawback_pass()
+    sign_in(client)
+    html = client.get(f"/p/{member_a.team.slug}/claims/").content.decode()
+    assert "approved · +80 points · 20 reversed: order partly refunded" in html
+    assert "reversed: order refunded" in html
