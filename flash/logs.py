@@ -93,9 +93,11 @@ class RedactingFormatter(logging.Formatter):
     """The plain-text format, redacted. ``%(request_id)s`` needs ``ContextFilter``."""
 
     def format(self, record: logging.LogRecord) -> str:
+        # A copy: another handler (JSON) may read the same record and wants null, not "-".
+        record = logging.makeLogRecord(record.__dict__)
         for name in ("request_id", "task_id"):
-            if not hasattr(record, name):
-                setattr(record, name, None)
+            if getattr(record, name, None) is None:
+                setattr(record, name, "-")
         return redact(super().format(record))
 
 
