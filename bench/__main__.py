@@ -18,6 +18,7 @@ BENCHES = {
     "api_http": "bench.api_http",
     "shopify_webhooks": "bench.shopify_webhooks",
     "claims": "bench.claims",
+    "clawback": "bench.clawback",
 }
 
 
