@@ -59,7 +59,7 @@ def _settle() -> timedelta:
 def _overlap() -> timedelta:
     """Each window re-reads this much of the previous one: a late-published change is not
     missed, and keys make the repeat harmless."""
-    return timedelta(seconds=getattr(settings, "CLAWBACK_OVERLAP_SECONDS", 600))
+    return timedelta(seconds=getattr(settings, "CLAWBACK_OVERLAP_SECONDS", 60))
 
 
 @dataclass
@@ -109,16 +109,24 @@ def run_pass(*, team=None, max_seconds: float | None = None) -> list[FeedReport]
 
 
 def _awards_since(channel: Channel, since: datetime | None):
-    """Orders of this channel whose claim was awarded (at or after ``since``)."""
-    claims = Claim.objects.filter(channel=channel, transitions__to_status=S.AWARDED)
+    """Orders of this channel whose claim was awarded (at or after ``since``). The award is
+    the approved → awarded step; awarded → awarded rows are partial refunds, not awards."""
+    award = {"transitions__from_status": S.APPROVED, "transitions__to_status": S.AWARDED}
     if since is not None:
-        claims = claims.filter(transitions__created_at__gte=since)
+        award["transitions__created_at__gte"] = since  # in the same filter(): the same row
+    claims = Claim.objects.filter(channel=channel, **award)
     return VerifiedOrder.objects.filter(pk__in=claims.values("verified_order_id"))
 
 
-def _earliest_purchase(orders) -> datetime | None:
+def _reach_back(stream: str, orders) -> datetime | None:
+    """How far back a feed must read for these awarded orders. A refund is invisible to
+    verification (the Orders APIs do not show it), so refunds are read from the purchase on;
+    a cancellation before verification made the claim ineligible, so cancellations are read
+    from the verification on (a short window: searchOrders is the scarce call)."""
     found = orders.aggregate(bought=Min("purchased_at"), seen=Min("verified_at"))
-    return found["bought"] or found["seen"]
+    if stream == ClawbackStream.REFUNDS:
+        return found["bought"] or found["seen"]
+    return found["seen"]
 
 
 def _take_lease(cursor: ClawbackCursor, now: datetime) -> bool:
@@ -133,7 +141,7 @@ def run_feed(channel: Channel, stream: str, *, deadline: datetime | None = None)
     report = FeedReport(channel=channel.public_id, stream=stream, outcome="idle")
     cursor = ClawbackCursor.objects.filter(channel=channel, stream=stream).first()
     if cursor is None:
-        start = _earliest_purchase(_awards_since(channel, None))
+        start = _reach_back(stream, _awards_since(channel, None))
         if start is None:
             return report  # nothing ever earned through this channel: nothing to claw back
         cursor, _ = ClawbackCursor.objects.get_or_create(
@@ -151,12 +159,15 @@ def run_feed(channel: Channel, stream: str, *, deadline: datetime | None = None)
 
 
 def _open_window(channel: Channel, cursor: ClawbackCursor, now: datetime) -> None:
-    """Start the next window [since, until). It reaches back to the purchase of any order
-    awarded since the last window opened: a refund posted before its award was read (and
-    skipped: nothing had been earned yet) by an earlier window."""
+    """Start the next window [since, until). It reaches back for any order awarded since the
+    last window opened: a change of it that an earlier window read was skipped then (nothing
+    had been earned yet)."""
     since = cursor.watermark - _overlap()
     if cursor.last_run_at is not None:
-        late = _earliest_purchase(_awards_since(channel, cursor.last_run_at - _settle()))
+        # Awards made while (or after) the last window was read; a minute of margin for
+        # clocks that differ between the web and worker machines.
+        late_awards = _awards_since(channel, cursor.last_run_at - timedelta(minutes=1))
+        late = _reach_back(cursor.stream, late_awards)
         if late is not None and late < since:
             since = late
     cursor.window_since = since
@@ -297,30 +308,34 @@ def _reverse(claim: Claim, refund_key: str, amount: Decimal | None, why: str) ->
     return 1 if entry is not None else 0
 
 
-def _reversals(claim: Claim):
-    key = award_key(claim.channel.kind, claim.verified_order.order_id)
-    return LedgerEntry.objects.filter(
-        Q(idempotency_key=f"claw-back:{key}") | Q(idempotency_key__startswith=f"claw-back:{key}:"),
-        team_id=claim.team_id,
-        kind=EntryKind.CLAW_BACK,
-    )
-
-
 def _settle_claim(claim: Claim) -> None:
     """Bring the claim (and its verified order) in line with the ledger: what was refunded,
-    how many points went back, and — when the whole order is gone — status reversed."""
+    how many points went back, and — when the whole order is gone — status reversed.
+
+    Read through indexed lookups only (the award's key, its reversals, its pending hold): a
+    key-prefix search would scan the team's whole ledger."""
     order = claim.verified_order
     key = award_key(claim.channel.kind, order.order_id)
-    reversals = _reversals(claim)
-    totals = reversals.aggregate(points=Sum("points"), amount=Sum("amount"))
-    refunded = min(totals["amount"] or Decimal(0), order.total or Decimal(0))
-    points = -(totals["points"] or 0)
+    earned = LedgerEntry.objects.filter(
+        team_id=claim.team_id, idempotency_key=key, kind=EntryKind.EARN
+    ).first()
+    totals = {"points": 0, "amount": Decimal(0)}
+    if earned is not None:
+        found = earned.reversals.aggregate(points=Sum("points"), amount=Sum("amount"))
+        totals = {"points": found["points"] or 0, "amount": found["amount"] or Decimal(0)}
+    points = -totals["points"]
+    refunded = totals["amount"]
     pending = HeldAward.objects.filter(
         team_id=claim.team_id, idempotency_key=key, reason=HoldReason.VESTING
     ).first()
     if pending is not None and pending.original_points is not None:
-        points += pending.original_points - (pending.points or 0)  # cancelled while pending
-    cancelled = reversals.filter(idempotency_key=f"claw-back:{key}").exists()
+        # Refunded while pending its return window: the hold was reduced instead.
+        points += pending.original_points - (pending.points or 0)
+        refunded += pending.refunded_amount
+    refunded = min(refunded, order.total or Decimal(0))
+    cancelled = LedgerEntry.objects.filter(
+        team_id=claim.team_id, idempotency_key=f"claw-back:{key}"
+    ).exists()
     whole = cancelled or (order.total is not None and refunded >= order.total)
     with transaction.atomic():
         VerifiedOrder.objects.filter(pk=order.pk).update(

@@ -208,6 +208,7 @@ BEAT_HEARTBEAT_MAX_AGE = env.int("BEAT_HEARTBEAT_MAX_AGE", default=5 * 60)
 # demo's sandbox does not), and one pass stops after CLAWBACK_MAX_SECONDS (it resumes).
 CLAWBACK_SETTLE_SECONDS = env.int("CLAWBACK_SETTLE_SECONDS", default=150)
 CLAWBACK_MAX_SECONDS = env.int("CLAWBACK_MAX_SECONDS", default=300)
+CLAWBACK_OVERLAP_SECONDS = env.int("CLAWBACK_OVERLAP_SECONDS", default=60)
 # Outbound calls to the platforms give up after this many seconds (then retried later).
 CHANNEL_HTTP_TIMEOUT = env.float("CHANNEL_HTTP_TIMEOUT", default=10.0)
 # Webhook endpoints must be https:// (events carry member data); plain http only in development.

@@ -363,3 +363,42 @@ def test_the_member_sees_the_reversal_in_the_portal(
     html = client.get(f"/p/{member_a.team.slug}/claims/").content.decode()
     assert "approved · +80 points · 20 reversed: order partly refunded" in html
     assert "reversed: order refunded" in html
+
+
+def test_windows_reach_back_only_for_new_awards(settings, sandbox, amazon_channel, team_a, rate):
+    """A partial refund (awarded → awarded) is not a new award: the next window starts at the
+    watermark. A new award reaches the refunds feed back to its purchase, and the orders feed
+    (the scarce searchOrders) only to its verification."""
+    settings.PLATFORM_CALL_LIMITS = {
+        "amazon.searchOrders": (0.00001, 3),  # one page per pass, then the window waits
+        "amazon.listFinancialEvents": (0.00001, 3),
+    }
+    first = emulator_order(sandbox, "amazon", "40.00")
+    claim = awarded_claim(amazon_channel, first, "40.00", days_ago=20)
+    claim.transitions.update(created_at=timezone.now() - timedelta(minutes=10))  # awarded before
+    sandbox.refund_order("amazon", first, "10.00")
+    assert clawback_pass() == 1  # one page each: both feeds done
+
+    def next_windows():
+        clawback.run_pass()  # no token left: the windows open and wait
+        return {
+            c.stream: c.window_since for c in ClawbackCursor.objects.filter(channel=amazon_channel)
+        }
+
+    windows = next_windows()
+    for cursor in ClawbackCursor.objects.filter(channel=amazon_channel):
+        assert windows[cursor.stream] == cursor.watermark - timedelta(seconds=60)
+
+    # A claim of an order bought 10 days ago and verified yesterday is awarded now.
+    ClawbackCursor.objects.update(window_since=None, window_until=None, page_token="")
+    ClawbackCursor.objects.update(last_run_at=timezone.now() - timedelta(minutes=5))
+    late = awarded_claim(
+        amazon_channel, emulator_order(sandbox, "amazon", "5.00"), "5.00", days_ago=10
+    )
+    VerifiedOrder.objects.filter(pk=late.verified_order_id).update(
+        verified_at=timezone.now() - timedelta(days=1)
+    )
+    windows = next_windows()
+    now = timezone.now()
+    assert abs(windows["refunds"] - (now - timedelta(days=10))) < timedelta(minutes=1)
+    assert abs(windows["orders"] - (now - timedelta(days=1))) < timedelta(minutes=1)
