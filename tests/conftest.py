@@ -9,7 +9,7 @@ from loyalty import services
 
 from .factories import MemberFactory, MembershipFactory, RewardFactory, TeamFactory, TierFactory
 
-pytest_plugins = ["tests.sandbox_fixtures", "tests.browser_fixtures"]
+pytest_plugins = ["tests.sandbox_fixtures", "tests.browser_fixtures", "tests.claims_fixtures"]
 
 _real_connect = socket.socket.connect
 

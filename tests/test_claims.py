@@ -12,48 +12,17 @@ from claims.errors import AlreadyClaimed, ClaimsClosed, NotAllowed, TooManyClaim
 from claims.models import Claim, ClaimStatus, ClaimTransition, Rollout, VerifiedOrder
 from claims.tasks import retry_due_claims, verify_claim
 from loyalty import errors
-from loyalty.models import EarningPolicy, LedgerEntry, Member
+from loyalty.models import LedgerEntry, Member
 from loyalty.services import member_enroll
 
+from .claims_fixtures import submit
 from .test_channel_secrets import database_dump
 from .test_concurrency import run_concurrently
 
 S = ClaimStatus
 
 
-_capture = []
-
-
-@pytest.fixture(autouse=True)
-def _fresh_buckets(django_capture_on_commit_callbacks):
-    pacing.reset()
-    _capture.append(django_capture_on_commit_callbacks)
-    yield
-    _capture.clear()
-    pacing.reset()
-
-
-@pytest.fixture
-def rate_a(team_a):
-    EarningPolicy.objects.update_or_create(team=team_a, currency="USD", defaults={"rate": "2"})
-
-
-@pytest.fixture
-def amazon_on(amazon_channel, rate_a):
-    services.rollout_set(channel=amazon_channel, stage="on")
-    return amazon_channel
-
-
-@pytest.fixture
-def tiktok_on(tiktok_channel, rate_a):
-    services.rollout_set(channel=tiktok_channel, stage="on")
-    return tiktok_channel
-
-
-def submit(member, channel, number, postal=""):
-    """Submit as the portal does; the verify task runs when the submission commits."""
-    with _capture[0](execute=True):
-        return _submit(member, channel, number, postal)
+pytestmark = pytest.mark.usefixtures("fresh_buckets")
 
 
 def _submit(member, channel, number, postal=""):

@@ -12,12 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from channels_app.models import Channel
-from claims import pacing, policy, services
+from claims import policy
 from claims.errors import NotAllowed
 from claims.models import ApprovalPolicy, Claim, ClaimStatus, VerifiedOrder
 from loyalty import errors
-from loyalty.models import EarningPolicy, LedgerEntry, Member, Team
+from loyalty.models import LedgerEntry, Member, Team
 
+from .claims_fixtures import submit as submit_claim
 from .factories import MembershipFactory
 from .sandbox_fixtures import make_channel
 from .test_concurrency import run_concurrently
@@ -25,33 +26,7 @@ from .test_concurrency import run_concurrently
 S = ClaimStatus
 LIST = "/admin/claims/claim/"
 
-_capture = []
-
-
-@pytest.fixture(autouse=True)
-def _fresh_buckets(django_capture_on_commit_callbacks):
-    pacing.reset()
-    _capture.append(django_capture_on_commit_callbacks)
-    yield
-    _capture.clear()
-    pacing.reset()
-
-
-@pytest.fixture
-def rate_a(team_a):
-    EarningPolicy.objects.update_or_create(team=team_a, currency="USD", defaults={"rate": "2"})
-
-
-@pytest.fixture
-def amazon_on(amazon_channel, rate_a):
-    services.rollout_set(channel=amazon_channel, stage="on")
-    return amazon_channel
-
-
-@pytest.fixture
-def tiktok_on(tiktok_channel, rate_a):
-    services.rollout_set(channel=tiktok_channel, stage="on")
-    return tiktok_channel
+pytestmark = pytest.mark.usefixtures("fresh_buckets")
 
 
 @pytest.fixture
@@ -61,14 +36,7 @@ def tiktok_postal(sandbox, demo):
 
 def submit(member, channel, number, postal=""):
     """Submit as the portal does; verification (and the policy) run when it commits."""
-    with _capture[0](execute=True):
-        claim = services.claim_submit(
-            member=member,
-            channel_public_id=channel.public_id,
-            order_number=number,
-            postal_code=postal,
-        )
-    return Claim.objects.get(pk=claim.pk)
+    return Claim.objects.get(pk=submit_claim(member, channel, number, postal).pk)
 
 
 def signed_in(user):

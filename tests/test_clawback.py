@@ -8,6 +8,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.utils import timezone
 
 from channels_app.models import Status
@@ -15,7 +16,7 @@ from claims import clawback, pacing, services
 from claims.models import Claim, ClaimStatus, ClawbackCursor, VerifiedOrder
 from claims.tasks import clawback_pass
 from loyalty import services as loyalty_services
-from loyalty.models import EarningPolicy, EntryKind, LedgerEntry
+from loyalty.models import EntryKind, LedgerEntry
 
 from .factories import MemberFactory
 
@@ -31,11 +32,6 @@ def _settings(settings):
     pacing.reset()
     yield
     pacing.reset()
-
-
-@pytest.fixture
-def rate(team_a):
-    EarningPolicy.objects.update_or_create(team=team_a, currency="USD", defaults={"rate": "2"})
 
 
 def owner_of(sandbox, kind):
@@ -107,7 +103,7 @@ def ledger_ok():
 
 
 @pytest.mark.parametrize("kind", ["amazon", "tiktok"])
-def test_cancel_and_refunds_after_award_claw_back_once_each(kind, request, sandbox, team_a, rate):
+def test_cancel_and_refunds_after_award_claw_back_once_each(kind, request, sandbox, team_a, rate_a):
     channel = request.getfixturevalue(f"{kind}_channel")
     ids = [emulator_order(sandbox, kind, "40.00") for _ in range(4)]
     partly, twice, cancelled, untouched = (awarded_claim(channel, i, "40.00") for i in ids)
@@ -147,7 +143,7 @@ def test_cancel_and_refunds_after_award_claw_back_once_each(kind, request, sandb
     assert ledger_ok()
 
 
-def test_refund_before_the_award_is_still_clawed_back(sandbox, amazon_channel, team_a, rate):
+def test_refund_before_the_award_is_still_clawed_back(sandbox, amazon_channel, team_a, rate_a):
     first = emulator_order(sandbox, "amazon", "20.00")
     awarded_claim(amazon_channel, first, "20.00")
     late = emulator_order(sandbox, "amazon", "50.00", days_ago=5)
@@ -159,7 +155,9 @@ def test_refund_before_the_award_is_still_clawed_back(sandbox, amazon_channel, t
     assert claim.points_reversed == 50 and claim.status == S.AWARDED
 
 
-def test_an_interrupted_pass_resumes_from_its_page(settings, sandbox, amazon_channel, team_a, rate):
+def test_an_interrupted_pass_resumes_from_its_page(
+    settings, sandbox, amazon_channel, team_a, rate_a
+):
     ids = [emulator_order(sandbox, "amazon", "10.00") for _ in range(250)]
     claims = [awarded_claim(amazon_channel, i, "10.00") for i in ids[:5]] + [
         awarded_claim(amazon_channel, ids[-1], "10.00")
@@ -206,7 +204,7 @@ def test_an_interrupted_pass_resumes_from_its_page(settings, sandbox, amazon_cha
 
 
 def test_paced_pass_stays_inside_the_rate_limit_and_continues_later(
-    settings, sandbox, amazon_channel, team_a, rate
+    settings, sandbox, amazon_channel, team_a, rate_a
 ):
     # Amazon's searchOrders plan with a small burst, and ours the same.
     sandbox.set_rate_limit("searchOrders", 0.0056, 5)
@@ -234,7 +232,7 @@ def test_paced_pass_stays_inside_the_rate_limit_and_continues_later(
     assert target.status == S.REVERSED and reversal_points(target) == [-20]
 
 
-def test_calls_follow_changes_not_approved_orders(sandbox, tiktok_channel, team_a, rate):
+def test_calls_follow_changes_not_approved_orders(sandbox, tiktok_channel, team_a, rate_a):
     ids = [emulator_order(sandbox, "tiktok", "10.00") for _ in range(60)]
     for order_id in ids:
         awarded_claim(tiktok_channel, order_id, "10.00")
@@ -248,7 +246,7 @@ def test_calls_follow_changes_not_approved_orders(sandbox, tiktok_channel, team_
 
 
 def test_a_platform_fault_leaves_the_watermark_and_is_retried(
-    sandbox, amazon_channel, team_a, rate
+    sandbox, amazon_channel, team_a, rate_a
 ):
     order_id = emulator_order(sandbox, "amazon", "30.00")
     claim = awarded_claim(amazon_channel, order_id, "30.00")
@@ -266,7 +264,7 @@ def test_a_platform_fault_leaves_the_watermark_and_is_retried(
 
 
 def test_revoked_credentials_put_the_channel_in_needs_attention(
-    sandbox, amazon_channel, team_a, rate
+    sandbox, amazon_channel, team_a, rate_a
 ):
     awarded_claim(amazon_channel, emulator_order(sandbox, "amazon", "30.00"), "30.00")
     sandbox.set_fault("amazon", "*", "revoked")
@@ -278,7 +276,7 @@ def test_revoked_credentials_put_the_channel_in_needs_attention(
     assert clawback.run_pass() == []  # no longer connected: left alone until a person fixes it
 
 
-def test_one_run_at_a_time_per_feed(sandbox, amazon_channel, team_a, rate):
+def test_one_run_at_a_time_per_feed(sandbox, amazon_channel, team_a, rate_a):
     awarded_claim(amazon_channel, emulator_order(sandbox, "amazon", "30.00"), "30.00")
     clawback.run_pass()
     ClawbackCursor.objects.update(lease_until=timezone.now() + timedelta(minutes=5))
@@ -293,7 +291,7 @@ def test_channels_without_awards_are_not_called(sandbox, amazon_channel, team_a)
     assert sandbox.call_count("amazon", "searchOrders") == 0
 
 
-def test_command_runs_one_pass_for_a_team(sandbox, amazon_channel, team_a, team_b, rate):
+def test_command_runs_one_pass_for_a_team(sandbox, amazon_channel, team_a, team_b, rate_a):
     order_id = emulator_order(sandbox, "amazon", "30.00")
     awarded_claim(amazon_channel, order_id, "30.00")
     sandbox.cancel_order("amazon", order_id)
@@ -306,8 +304,9 @@ def test_command_runs_one_pass_for_a_team(sandbox, amazon_channel, team_a, team_
         call_command("clawback", "--team", "nope")
 
 
-def test_console_shows_how_far_refunds_were_checked(sandbox, amazon_channel, alice, charlie, rate):
-    from django.test import Client
+def test_console_shows_how_far_refunds_were_checked(
+    sandbox, amazon_channel, alice, charlie, rate_a
+):
 
     order_id = emulator_order(sandbox, "amazon", "30.00")
     awarded_claim(amazon_channel, order_id, "30.00")
@@ -328,8 +327,9 @@ def test_console_shows_how_far_refunds_were_checked(sandbox, amazon_channel, ali
     assert "checked up to" not in other.get("/console/claims/").content.decode()
 
 
-def test_team_admin_checks_refunds_now_from_the_console(sandbox, amazon_channel, alice, bob, rate):
-    from django.test import Client
+def test_team_admin_checks_refunds_now_from_the_console(
+    sandbox, amazon_channel, alice, bob, rate_a
+):
 
     order_id = emulator_order(sandbox, "amazon", "30.00")
     claim = awarded_claim(amazon_channel, order_id, "30.00")
@@ -348,7 +348,7 @@ def test_team_admin_checks_refunds_now_from_the_console(sandbox, amazon_channel,
 
 
 def test_the_member_sees_the_reversal_in_the_portal(
-    client, sandbox, amazon_channel, member_a, rate
+    client, sandbox, amazon_channel, member_a, rate_a
 ):
     from .test_portal import sign_in
 
@@ -365,7 +365,7 @@ def test_the_member_sees_the_reversal_in_the_portal(
     assert "reversed: order refunded" in html
 
 
-def test_windows_reach_back_only_for_new_awards(settings, sandbox, amazon_channel, team_a, rate):
+def test_windows_reach_back_only_for_new_awards(settings, sandbox, amazon_channel, team_a, rate_a):
     """A partial refund (awarded → awarded) is not a new award: the next window starts at the
     watermark. A new award reaches the refunds feed back to its purchase, and the orders feed
     (the scarce searchOrders) only to its verification."""
