@@ -256,7 +256,9 @@ def _apply(channel: Channel, stream: str, items) -> int:
     claims = (
         Claim.objects.filter(
             channel=channel,
-            status__in=(S.AWARDED, S.REVERSED),
+            # A reversed claim is finished: the whole order was given back (the claim becomes
+            # reversed only after its ledger work), so a re-read page has nothing to do there.
+            status=S.AWARDED,
             verified_order__order_id__in=list(wanted),
         )
         .select_related("verified_order", "team", "channel")
