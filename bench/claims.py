@@ -103,20 +103,6 @@ def _amazon_channel(team, server, n: int):
     return channel
 
 
-def _redis():
-    import redis
-
-    return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
-
-
-def _redis_ok() -> bool:
-    try:
-        _redis().ping()
-        return True
-    except Exception:  # any failure to answer PING: in-process buckets instead
-        return False
-
-
 # --- 1. verification throughput ---------------------------------------------------------------
 
 
@@ -176,7 +162,7 @@ def _throughput(n_channels: int, use_redis: bool) -> dict:
     amazon_adapter.clear_token_cache()
     pacing.reset()
     pacing._redis = None
-    redis_client = _redis() if use_redis else None
+    redis_client = common.redis_client(REDIS_URL) if use_redis else None
     if redis_client is not None:
         redis_client.flushdb()
     settings_override = override_settings(REDIS_URL=REDIS_URL if use_redis else "")
@@ -426,7 +412,7 @@ def run() -> dict:
     common.prepare()
     began = time.perf_counter()
     environment = common.environment()
-    use_redis = _redis_ok()
+    use_redis = common.redis_answers(REDIS_URL)
     runs = []
     for n in CHANNEL_COUNTS:
         print(

@@ -29,15 +29,15 @@ Then, per scenario:
    plus one per cancellation), outcome per feed, SQL queries; time inside the connector's calls
    and inside ``_apply`` (the database work on each page).
 5. second — another pass right after, buckets as the timed pass left them: 0 reversals. Its
-   window re-reads CLAWBACK_OVERLAP_SECONDS (600) of the last one, and reaches back to the
-   purchase of any order "awarded" since the last window opened, as far as the searchOrders
-   tokens left allow. A window left open is reported with how far back it starts, the pages it
-   holds and what reading them takes at the sustained rate.
+   window re-reads CLAWBACK_OVERLAP_SECONDS (60) of the last one — here all the changes,
+   made seconds earlier — as far as the searchOrders tokens left allow. A window left open is
+   reported with how far back it starts, the pages it holds and what reading them takes at the
+   sustained rate.
 6. late awards (main scenario only, LATE_AWARDS > 0) — open windows are closed as in 1, then
    LATE_AWARDS orders bought 14 days ago are awarded through the services (as a reviewer's
-   approval does), buckets full; one pass. The job reaches its windows back to those
-   purchases (a refund posted before the award must still be read), so the orders window holds
-   every order updated since then.
+   approval does), buckets full; one pass. The job reaches its refunds window back to those
+   purchases (a refund posted before the award must still be read) and its orders window back
+   to their verification.
 7. ``loyalty.selectors.ledger_mismatches()`` (what ``check_ledger`` runs) must be empty.
 
 Run twice: CHANGED_PCT (the main one) and CONTROL_PCT (the same pass with a tenth of the
@@ -308,26 +308,12 @@ class _Buckets:
 
         pacing.reset()
         if self.use_redis:
-            client = _redis()
+            client = common.redis_client(REDIS_URL)
             keys = list(client.scan_iter(match=f"{self.prefix}:*"))
             if keys:
                 client.delete(*keys)
         for operation, (rate, burst) in PLANS.items():
             self.sandbox.set_rate_limit(operation, rate, burst)
-
-
-def _redis():
-    import redis
-
-    return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
-
-
-def _redis_ok() -> bool:
-    try:
-        _redis().ping()
-        return True
-    except Exception:  # any failure to answer PING: in-process buckets instead
-        return False
 
 
 # --- one pass, measured ---------------------------------------------------------------------
@@ -660,7 +646,7 @@ def _scenario(pct: float, *, use_redis: bool, late: int) -> dict:
     finally:
         overrides.disable()
         if use_redis:
-            client = _redis()
+            client = common.redis_client(REDIS_URL)
             keys = list(client.scan_iter(match=f"{buckets.prefix}:*"))
             if keys:
                 client.delete(*keys)
@@ -677,7 +663,7 @@ def run() -> dict:
     common.prepare()
     began = time.perf_counter()
     environment = common.environment()
-    use_redis = _redis_ok()
+    use_redis = common.redis_answers(REDIS_URL)
     scenarios = []
     for pct, late in ((CHANGED_PCT, LATE_AWARDS), (CONTROL_PCT, 0)):
         if pct <= 0:

@@ -263,3 +263,17 @@ class ClientTally:
 
     def result(self) -> tuple:
         return self.statuses, self.in_window, self.latencies, self.samples, self.last
+
+
+def redis_client(url: str):
+    import redis
+
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        redis_client(url).ping()
+        return True
+    except Exception:  # any failure to answer PING: in-process buckets instead
+        return False
