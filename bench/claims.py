@@ -83,24 +83,15 @@ def _members(team, count: int) -> list:
 
 
 def _amazon_channel(team, server, n: int):
-    from channels_app.models import Channel, Kind
-
-    channel = Channel(
-        team=team,
-        kind=Kind.AMAZON,
+    return common.amazon_channel(
+        team,
+        server,
         name=f"Amazon {n}",
-        config={
-            "client_id": CLIENT_ID,
-            "region": "na",
-            "marketplace_ids": [MARKETPLACE],
-            "endpoint": f"{server.url}/amazon",
-            "lwa_url": f"{server.url}/amazon/auth/o2/token",
-        },
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        refresh_token=f"Atzr|bench-refresh-{n:03d}",
+        marketplace=MARKETPLACE,
     )
-    channel.set_secret("client_secret", CLIENT_SECRET)
-    channel.set_secret("refresh_token", f"Atzr|bench-refresh-{n:03d}")
-    channel.save()
-    return channel
 
 
 # --- 1. verification throughput ---------------------------------------------------------------

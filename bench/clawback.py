@@ -108,7 +108,6 @@ def _setup(sandbox, server) -> tuple:
     (team, channel, {order id: total}, seconds)."""
     from django.db import connection, transaction
 
-    from channels_app.models import Channel, Kind
     from claims.models import Claim, ClaimStatus, ClaimTransition, VerifiedOrder
     from claims.services import award_key
     from loyalty.models import EarningPolicy, EntryKind, LedgerEntry, Member, Plan, Team, Tier
@@ -119,21 +118,15 @@ def _setup(sandbox, server) -> tuple:
     team = Team.objects.create(name="Bench claw-back", slug="bench-clawback", plan=Plan.OMNICHANNEL)
     tier = Tier.objects.create(team=team, name="Member", threshold=0, multiplier=Decimal("1"))
     EarningPolicy.objects.create(team=team, currency="USD", rate=Decimal("1.0000"))
-    channel = Channel(
-        team=team,
-        kind=Kind.AMAZON,
+    channel = common.amazon_channel(
+        team,
+        server,
         name="Amazon",
-        config={
-            "client_id": CLIENT_ID,
-            "region": "na",
-            "marketplace_ids": [MARKETPLACE],
-            "endpoint": f"{server.url}/amazon",
-            "lwa_url": f"{server.url}/amazon/auth/o2/token",
-        },
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        refresh_token=REFRESH_TOKEN,
+        marketplace=MARKETPLACE,
     )
-    channel.set_secret("client_secret", CLIENT_SECRET)
-    channel.set_secret("refresh_token", REFRESH_TOKEN)
-    channel.save()
 
     sandbox.amazon.add_app(CLIENT_ID, CLIENT_SECRET)
     sandbox.amazon.add_seller(

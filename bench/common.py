@@ -277,3 +277,25 @@ def redis_answers(url: str) -> bool:
         return True
     except Exception:  # any failure to answer PING: in-process buckets instead
         return False
+
+
+def amazon_channel(team, server, *, name, client_id, client_secret, refresh_token, marketplace):
+    """An Amazon channel of ``team`` pointed at the in-process emulator ``server``."""
+    from channels_app.models import Channel, Kind
+
+    channel = Channel(
+        team=team,
+        kind=Kind.AMAZON,
+        name=name,
+        config={
+            "client_id": client_id,
+            "region": "na",
+            "marketplace_ids": [marketplace],
+            "endpoint": f"{server.url}/amazon",
+            "lwa_url": f"{server.url}/amazon/auth/o2/token",
+        },
+    )
+    channel.set_secret("client_secret", client_secret)
+    channel.set_secret("refresh_token", refresh_token)
+    channel.save()
+    return channel
