@@ -18,6 +18,7 @@ EVENT_TYPES: tuple[tuple[str, str], ...] = (
     ("points.hold_voided", "A held award was voided"),
     ("points.adjusted", "A manual points adjustment"),
     ("points.clawed_back", "Points reversed after a refund"),
+    ("points.unrecovered", "A refund could not take back points already spent (stop at zero)"),
     ("reward.redeemed", "A reward was redeemed for a coupon"),
     ("coupon.redeemed", "A coupon was used"),
 )

@@ -395,3 +395,16 @@ def test_alice_adds_an_endpoint_in_the_browser_and_it_fits_a_phone(
     page.goto(LIST)
     page.screenshot(path=ARTIFACTS / "webhooks-list-phone.png", full_page=True)
     assert EmailAutomation.objects.get(team=team_a, kind="welcome").enabled
+
+
+def test_every_event_the_ledger_emits_can_be_picked_in_the_console():
+    import re
+    from pathlib import Path
+
+    from events.catalog import EVENT_TYPE_NAMES
+    from loyalty import services
+
+    source = Path(services.__file__).read_text()
+    emitted = set(re.findall(r'_emit\(\s*[\w.]+,\s*"([a-z_]+\.[a-z_]+)"', source))
+    assert len(emitted) >= 10  # the pattern still finds the calls
+    assert emitted <= EVENT_TYPE_NAMES, emitted - EVENT_TYPE_NAMES
