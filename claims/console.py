@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
 
 from channels_app.models import Channel, Kind, Status
@@ -74,7 +75,8 @@ def clawback_now(request):
     if current_app.conf.task_always_eager:
         reversals = clawback_pass(request.team.pk)
         messages.success(
-            request, f"Refunds and cancellations checked: {reversals} reversal(s) made."
+            request,
+            f"Refunds and cancellations checked: {reversals} reversal{pluralize(reversals)} made.",
         )
     else:
         clawback_pass.delay(request.team.pk)

@@ -98,3 +98,32 @@ def test_admin_turns_auto_approval_on_with_confirmation_on_a_phone(phone, alice,
     phone.screenshot(path=ARTIFACTS / "console-auto-approval-phone.png", full_page=True)
     policy = ApprovalPolicy.objects.get()
     assert policy.enabled and policy.require_delivered and str(policy.max_amount) == "150.00"
+
+
+def test_admin_checks_refunds_now_and_the_member_sees_the_reversal(
+    phone, page, settings, sandbox, alice, member_a, amazon_channel
+):
+    from claims.models import ClaimStatus
+
+    from .test_clawback import awarded_claim, emulator_order
+
+    settings.CLAWBACK_SETTLE_SECONDS = -2  # the emulator publishes at once (see test_clawback)
+    EarningPolicy.objects.update_or_create(
+        team=member_a.team, currency="USD", defaults={"rate": "2"}
+    )
+    order_id = emulator_order(sandbox, "amazon", "40.00")
+    claim = awarded_claim(amazon_channel, order_id, "40.00", member=member_a)
+    sandbox.refund_order("amazon", order_id)
+
+    staff_sign_in(phone, "alice@alpha.test", next_url="/console/claims/")
+    expect(phone.get_by_text("not checked yet")).to_be_visible()
+    phone.get_by_role("button", name="Check refunds now").click()
+    expect(phone.get_by_role("status")).to_contain_text("1 reversal made")
+    expect(phone.get_by_text("1 claim reversed")).to_be_visible()
+    phone.screenshot(path=ARTIFACTS / "console-claims-clawback-phone.png", full_page=True)
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.REVERSED
+
+    member_sign_in(page)
+    page.goto("/p/alpha/claims/")
+    expect(page.get_by_text("reversed: order refunded")).to_be_visible()

@@ -1,6 +1,7 @@
 """manage.py clawback [--team SLUG] — one claw-back pass now (the beat runs it periodically)."""
 
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from claims import clawback
 from loyalty.models import Team
@@ -30,6 +31,6 @@ class Command(BaseCommand):
         for report in reports:
             self.stdout.write(str(report))
         made = sum(r.reversals for r in reports)
-        self.stdout.write(f"{made} reversal(s) made.")
+        self.stdout.write(f"{made} reversal{pluralize(made)} made.")
         if any(r.outcome == "failed" for r in reports):
             raise CommandError("Some feeds failed; they resume from where they stopped.")
