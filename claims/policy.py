@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from channels_app.models import Channel, Kind
 from loyalty import errors
+from loyalty import services as loyalty_services
 from loyalty.tenancy import is_team_admin
 
 from . import services
@@ -329,8 +330,8 @@ def apply_policy(claim: Claim) -> Claim:
         with transaction.atomic():
             # The member's lock serializes the policy's decisions for one member: two of their
             # claims verified at once would otherwise both count M-1 auto-approvals this month
-            # and both be approved. Member first, then the claim (services.lock_member).
-            services.lock_member(claim.member_id)
+            # and both be approved. Member first, then the claim, as every approval does.
+            loyalty_services.lock_member(claim.member_id)
             locked = (
                 Claim.objects.select_for_update(of=("self",))
                 .select_related("member", "team", "channel", "verified_order")

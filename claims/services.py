@@ -187,7 +187,7 @@ def claim_submit(
     try:
         with transaction.atomic():
             # One member's submissions queue here, so the daily limit holds under concurrency.
-            Member.objects.select_for_update().filter(pk=member.pk).first()
+            loyalty_services.lock_member(member.pk)
             since = timezone.now() - timedelta(days=1)
             if Claim.objects.filter(member=member, created_at__gte=since).count() >= DAILY_LIMIT:
                 raise TooManyClaims(
@@ -288,22 +288,14 @@ def claim_approve_by_policy(*, claim: Claim, version: int, results: list[dict]) 
     )
 
 
-def lock_member(member_id: int) -> None:
-    """Take the member's row lock (the lock loyalty's ledger writers take first). Inside an
-    open transaction only. Claims take it before their own row — member first, then claim, as
-    the ledger does member then hold — so a reviewer and the policy approving at once queue
-    instead of deadlocking."""
-    Member.objects.select_for_update(of=("self",)).filter(pk=member_id).values_list(
-        "pk", flat=True
-    ).first()
-
-
 def _approve_and_award(*, claim: Claim, actor, reason: str, **fields) -> Claim:
     """The one approval path (a reviewer's and the policy's). Callers check who may approve.
 
     ``fields`` are saved with the approved transition (who reviewed, the policy's verdict)."""
     with transaction.atomic():
-        lock_member(claim.member_id)
+        # Member first, then the claim — the order the ledger takes its locks in — so a
+        # reviewer and the policy approving at once queue instead of deadlocking.
+        loyalty_services.lock_member(claim.member_id)
         locked = (
             Claim.objects.select_for_update(of=("self",))
             .select_related("member", "verified_order", "channel")

@@ -61,7 +61,7 @@ class AwardResult:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _lock_member(member_pk: int) -> Member:
+def lock_member(member_pk: int) -> Member:
     # The member row is THE lock for a balance: every writer takes it first, so a balance,
     # its daily cap and its coupons are decided by one writer at a time.
     # of=("self",): lock the member only; a plain FOR UPDATE on the join would also lock the
@@ -291,7 +291,7 @@ def points_award(
 
     try:
         with transaction.atomic():
-            m = _lock_member(member.pk)
+            m = lock_member(member.pk)
             # Checked under the lock only: a concurrent twin has committed or not, and a
             # check before the lock would cost every new award two more queries.
             if (found := _existing_award(m.team_id, key)) is not None:
@@ -429,7 +429,7 @@ def points_adjust(
         return e
     try:
         with transaction.atomic():
-            m = _lock_member(member.pk)
+            m = lock_member(member.pk)
             if m.status == MemberStatus.BLOCKED and points > 0:
                 raise errors.MemberBlocked("This member is blocked and cannot earn points.")
             entry = _write_entry(
@@ -486,7 +486,7 @@ def points_claw_back(
         return found
     try:
         with transaction.atomic():
-            m = _lock_member(entry.member_id)
+            m = lock_member(entry.member_id)
             if (found := existing()) is not None:
                 return found
             prior = list(entry.reversals.values_list("points", "amount"))
@@ -588,7 +588,7 @@ def _void_hold_of(entry: LedgerEntry, *, note: str) -> None:
 
 
 def _lock_hold(hold: HeldAward, *, vesting: bool = False) -> tuple[Member, HeldAward]:
-    m = _lock_member(hold.member_id)  # member first, then hold: one order everywhere
+    m = lock_member(hold.member_id)  # member first, then hold: one order everywhere
     h = HeldAward.objects.select_for_update().get(pk=hold.pk)
     if h.status != HoldStatus.HELD:
         raise errors.IllegalTransition(f"This award was already {h.status}.")
@@ -732,7 +732,7 @@ def purchase_refund(
         return None
     try:
         with transaction.atomic():
-            m = _lock_member(hold.member_id)
+            m = lock_member(hold.member_id)
             if (done := _entry_with_key(team.pk, refund_key)) is not None:
                 return done
             h = HeldAward.objects.select_for_update().get(pk=hold.pk)
@@ -803,7 +803,7 @@ def reward_redeem(*, member: Member, reward: Reward, key: str | None = None) -> 
     if (c := existing()) is not None:
         return c
     with transaction.atomic():
-        m = _lock_member(member.pk)
+        m = lock_member(member.pk)
         # Re-checked under the lock: a double submit's twin may have committed meanwhile.
         if (c := existing()) is not None:
             return c
